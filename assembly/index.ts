@@ -1,0 +1,5 @@
+// Exports of the WebAssembly core. Addresses cross as u64 here only on slow paths (register
+// loads, single translations); bulk paths pass pointers into linear memory.
+export { init, setControl, pdptesValid, modeOf, heapBase } from "./state";
+export { translate } from "./walk";
+export { dumpStart, dumpNext } from "./dump";

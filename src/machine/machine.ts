@@ -1,0 +1,452 @@
+// Machine: the hardware. Guest RAM in WebAssembly linear memory, the paging registers, and
+// translation exactly as the Intel SDM Vol. 3A ch. 4 defines it. Knows nothing of processes.
+
+import { LayoutPlan, instantiateCore, type CoreExports } from "../wasm/core.js";
+import { StateError, checkBool, checkBytes, checkInt, checkOptions, checkU } from "../errors.js";
+import {
+  CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR3_NOFLUSH, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE,
+  CR4_SMEP, EFER_LMA, EFER_LME,
+} from "../x86.js";
+
+export type PagingMode = "off" | "32-bit" | "pae" | "4-level" | "5-level";
+const MODE_NAMES: readonly PagingMode[] = ["off", "32-bit", "pae", "4-level", "5-level"];
+
+export interface MachineOptions {
+  /** Guest RAM in bytes: a whole number of 4 KiB pages, 1 MiB up to Machine.MAX_RAM_BYTES. */
+  ramBytes: number;
+  /** MAXPHYADDR, 32..52 (default 46). Sets the reserved physical-address bits. */
+  physAddrBits?: number;
+  /** The compiled core, for bundlers that load it themselves (default: build/release.wasm). */
+  wasm?: WebAssembly.Module | BufferSource;
+}
+
+export interface Registers {
+  cr0: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  efer: bigint;
+  pkru: bigint;
+}
+
+/** How the access is made; all false by default (a supervisor data read). */
+export interface Access {
+  write?: boolean;
+  user?: boolean; //  CPL = 3
+  fetch?: boolean; // instruction fetch
+  ac?: boolean; //    EFLAGS.AC = 1: supervisor data accesses may reach user pages under SMAP
+  probe?: boolean; // debugger's view: no A/D writes, no counters
+}
+
+export interface Translation {
+  fault?: undefined;
+  pa: bigint;
+  /** 4096, 2 MiB, 4 MiB or 1 GiB. */
+  pageSize: number;
+  /** Level of the leaf: 1 = PTE, 2 = PDE (large page), 3 = PDPTE (1 GiB page). */
+  level: number;
+  /** The leaf entry as the walk read it. */
+  entry: bigint;
+  /** Effective rights: R/W and U/S at every level, no XD at any level (with NXE). */
+  write: boolean;
+  user: boolean;
+  execute: boolean;
+  global: boolean;
+  /** Paging-structure entries read from memory for this translation. */
+  memRefs: number;
+}
+
+export interface PageFault {
+  fault: "page";
+  /** SDM error code: PF_P | PF_WR | PF_US | PF_RSVD | PF_ID | PF_PK. */
+  errorCode: number;
+  /** The faulting linear address (what CR2 would hold). */
+  address: bigint;
+  /** Level of the entry that ended the walk (1 = PTE), or of the leaf for a rights fault. */
+  level: number;
+}
+
+export interface GeneralProtection {
+  fault: "gp";
+  errorCode: 0;
+  address?: bigint;
+  reason: string;
+}
+
+export type Fault = PageFault | GeneralProtection;
+
+export interface Mapping {
+  va: bigint;
+  pa: bigint;
+  size: number;
+  /** The raw leaf entry. */
+  entry: bigint;
+  /** Effective rights over all levels. */
+  user: boolean;
+  write: boolean;
+  execute: boolean;
+}
+
+export interface Range {
+  start: bigint;
+  /** Exclusive. */
+  end: bigint;
+  user: boolean;
+  write: boolean;
+}
+
+export interface MachineStats {
+  walks: number;
+  walkMemRefs: number;
+  accessedWrites: number;
+  dirtyWrites: number;
+  pageFaults: number;
+  gpFaults: number;
+}
+
+// Mirrors assembly/x86.ts and assembly/state.ts.
+const ACC_WRITE = 1, ACC_USER = 2, ACC_FETCH = 4, ACC_AC = 8, ACC_PROBE = 16;
+const ST_OK = 0, ST_PF = 1;
+const RES_STATUS = 0, RES_ERROR = 4, RES_PA = 8, RES_LEAF = 16, RES_SHIFT = 24, RES_LEVEL = 28;
+const RES_MEMREFS = 32, RES_RIGHTS = 36, STATS = 64, STAT_COUNT = 48;
+const RIGHT_W = 1, RIGHT_U = 2, RIGHT_XD = 4, RIGHT_G = 8;
+const DUMP_RECORD = 32, DUMP_RECORDS = 2048;
+
+const MIB = 1 << 20;
+const PAGE = 4096;
+/** Supported CR4 bits: 0..14 and 16..24 (bit 15 and 25 up are reserved here). */
+const CR4_VALID = 0x1ff7fffn;
+/** EFER bits modelled: SCE, LME, LMA, NXE. */
+const EFER_VALID = 0xd01n;
+const ACCESS_KEYS = ["write", "user", "fetch", "ac", "probe"] as const;
+const REGISTER_KEYS = ["cr0", "cr3", "cr4", "efer", "pkru"] as const;
+
+export class Machine {
+  /** Largest guest RAM a Machine can have: 4 GiB of linear memory less the emulator's blocks. */
+  static readonly MAX_RAM_BYTES = Machine.plan(0).maxRamBytes;
+
+  /** Guest RAM: byte p is physical address p. */
+  readonly ram: Uint8Array;
+  readonly ramBytes: number;
+  readonly physAddrBits: number;
+
+  #core: CoreExports;
+  #mem: WebAssembly.Memory;
+  #ctrl: number;
+  #dump: number;
+  #u32: Uint32Array;
+  #view: DataView;
+  #regs: Registers = { cr0: 0x10n, cr3: 0n, cr4: 0n, efer: 0n, pkru: 0n };
+  #destroyed = false;
+
+  private static plan(ramBytes: number): LayoutPlan {
+    const plan = new LayoutPlan();
+    plan.add("ctrl", 4096);
+    plan.add("dump", DUMP_RECORD * DUMP_RECORDS);
+    void ramBytes;
+    return plan;
+  }
+
+  private constructor(core: CoreExports, memory: WebAssembly.Memory, plan: LayoutPlan, ramOffset: number, ramBytes: number, physAddrBits: number) {
+    this.#core = core;
+    this.#mem = memory;
+    this.#ctrl = plan.blocks.ctrl!.offset;
+    this.#dump = plan.blocks.dump!.offset;
+    this.#u32 = new Uint32Array(memory.buffer);
+    this.#view = new DataView(memory.buffer);
+    this.ram = new Uint8Array(memory.buffer, ramOffset, ramBytes);
+    this.ramBytes = ramBytes;
+    this.physAddrBits = physAddrBits;
+  }
+
+  /** A new machine with zeroed RAM and paging off (CR0 = 0x10, as after RESET). */
+  static async create(options: MachineOptions): Promise<Machine> {
+    const o = checkOptions<MachineOptions>("Machine.create options", options, ["ramBytes", "physAddrBits", "wasm"]);
+    if (o.ramBytes === undefined) throw new TypeError("Machine.create: ramBytes is required");
+    const ramBytes = checkInt("ramBytes", o.ramBytes, MIB, Machine.MAX_RAM_BYTES);
+    if (ramBytes % PAGE !== 0) throw new RangeError(`ramBytes must be a whole number of 4 KiB pages, got ${ramBytes}`);
+    const physAddrBits = o.physAddrBits === undefined ? 46 : checkInt("physAddrBits", o.physAddrBits, 32, 52);
+    const plan = Machine.plan(ramBytes);
+    const { exports, memory, ramOffset } = await instantiateCore(plan, ramBytes, physAddrBits, o.wasm);
+    return new Machine(exports, memory, plan, ramOffset, ramBytes, physAddrBits);
+  }
+
+  #live(): void {
+    if (this.#destroyed) throw new StateError("this Machine was destroyed");
+  }
+
+  /** Releases the machine's memory; any later call throws StateError. */
+  destroy(): void {
+    this.#destroyed = true;
+  }
+
+  /** The paging mode the registers select. */
+  get mode(): PagingMode {
+    this.#live();
+    const r = this.#regs;
+    return MODE_NAMES[this.#core.modeOf(r.cr0, r.cr4, r.efer)]!;
+  }
+
+  /** Current register values (EFER.LMA as the CPU sets it). */
+  registers(): Registers {
+    this.#live();
+    return { ...this.#regs };
+  }
+
+  /**
+   * Loads control registers with MOV-to-CR semantics. The fields given are written together and
+   * the resulting state is checked as a CPU checks it (reserved bits, PG without PE, long mode
+   * without PAE, PCIDE outside long mode or with CR3[11:0] != 0, LA57 or LME changed while
+   * paging in long mode, invalid PAE PDPTEs). A CPU's refusal comes back as a #GP value and
+   * changes nothing. EFER.LMA is not writable: it follows LME and PG. With CR4.PCIDE = 1, bit
+   * 63 of cr3 is the no-flush hint and is not stored.
+   */
+  setRegisters(values: Partial<Registers>): GeneralProtection | null {
+    this.#live();
+    const v = checkOptions<Registers>("setRegisters values", values, REGISTER_KEYS);
+    const cur = this.#regs;
+    const next: Registers = { ...cur };
+    for (const key of REGISTER_KEYS) {
+      if (v[key] !== undefined) next[key] = checkU(key, v[key], key === "pkru" ? 32 : 64);
+    }
+    const gp = (reason: string): GeneralProtection => ({ fault: "gp", errorCode: 0, reason });
+    const on = (r: bigint, bit: bigint) => (r & bit) !== 0n;
+
+    if (next.cr0 >> 32n) return gp(`cr0 bits 63:32 are reserved (0x${next.cr0.toString(16)})`);
+    if (on(next.cr0, CR0_PG) && !on(next.cr0, CR0_PE)) return gp("CR0.PG = 1 requires CR0.PE = 1");
+    if (on(next.cr0, CR0_NW) && !on(next.cr0, CR0_CD)) return gp("CR0.NW = 1 requires CR0.CD = 1");
+    if (next.cr4 & ~CR4_VALID) return gp(`cr4 sets reserved bits 0x${(next.cr4 & ~CR4_VALID).toString(16)}`);
+    if (next.efer & ~EFER_VALID) return gp(`efer sets reserved bits 0x${(next.efer & ~EFER_VALID).toString(16)}`);
+    const paging = on(next.cr0, CR0_PG);
+    const lma = paging && on(next.efer, EFER_LME);
+    next.efer = lma ? next.efer | EFER_LMA : next.efer & ~EFER_LMA;
+    const curPaging = on(cur.cr0, CR0_PG);
+    const curLma = on(cur.efer, EFER_LMA);
+    if (lma && !on(next.cr4, CR4_PAE)) return gp("long mode (EFER.LME and CR0.PG) requires CR4.PAE = 1");
+    if (curPaging && paging && on(cur.efer, EFER_LME) !== on(next.efer, EFER_LME)) {
+      return gp("EFER.LME cannot change while paging is enabled");
+    }
+    if (curLma && lma && on(cur.cr4, CR4_LA57) !== on(next.cr4, CR4_LA57)) {
+      return gp("CR4.LA57 cannot change while paging in long mode");
+    }
+    if (on(next.cr4, CR4_PCIDE) && !lma) return gp("CR4.PCIDE = 1 requires long mode");
+    if (on(next.cr4, CR4_PCIDE) && !on(cur.cr4, CR4_PCIDE) && (next.cr3 & 0xfffn) !== 0n) {
+      return gp(`CR4.PCIDE cannot be set while CR3[11:0] = 0x${(next.cr3 & 0xfffn).toString(16)}`);
+    }
+    // CR3: with PCIDE, bit 63 is the no-flush hint, not a register bit.
+    let noFlush = false;
+    if (v.cr3 !== undefined && on(next.cr4, CR4_PCIDE) && on(next.cr3, CR3_NOFLUSH)) {
+      noFlush = true;
+      next.cr3 &= ~CR3_NOFLUSH;
+    }
+    if (lma) {
+      const rsvd = next.cr3 >> BigInt(this.physAddrBits);
+      if (rsvd) return gp(`cr3 sets bits above MAXPHYADDR (${this.physAddrBits}): 0x${next.cr3.toString(16)}`);
+    } else if (next.cr3 >> 32n) {
+      throw new RangeError(`cr3 must fit in 32 bits outside long mode, got 0x${next.cr3.toString(16)}`);
+    }
+    // PAE: the PDPTEs are (re)loaded by MOV CR3, by entering PAE paging, and by MOV CR4
+    // changing PAE, PGE, PSE or SMEP (SDM 4.4.1).
+    const reload =
+      v.cr3 !== undefined || !curPaging || curLma ||
+      ((cur.cr4 ^ next.cr4) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) !== 0n ||
+      ((cur.cr0 ^ next.cr0) & (CR0_PG | CR0_CD | CR0_NW)) !== 0n;
+    const ok = this.#core.setControl(next.cr0, next.cr3, next.cr4, next.efer, Number(next.pkru), reload ? 1 : 0);
+    if (!ok) return gp(`a present PAE PDPTE at 0x${(next.cr3 & 0xffffffe0n).toString(16)} sets reserved bits`);
+    void noFlush; // consumed by the TLB's invalidation rules
+    this.#regs = next;
+    return null;
+  }
+
+  #accessBits(access: Access | undefined): number {
+    const a = checkOptions<Access>("access", access, ACCESS_KEYS);
+    let bits = 0;
+    if (checkBool("access.write", a.write)) bits |= ACC_WRITE;
+    if (checkBool("access.user", a.user)) bits |= ACC_USER;
+    if (checkBool("access.fetch", a.fetch)) bits |= ACC_FETCH;
+    if (checkBool("access.ac", a.ac)) bits |= ACC_AC;
+    if (checkBool("access.probe", a.probe)) bits |= ACC_PROBE;
+    if ((bits & ACC_WRITE) && (bits & ACC_FETCH)) throw new RangeError("access cannot be both write and fetch");
+    return bits;
+  }
+
+  #checkVa(va: unknown): bigint {
+    const v = checkU("va", va);
+    const m = this.mode;
+    if ((m === "off" || m === "32-bit" || m === "pae") && v >> 32n) {
+      throw new RangeError(`va must fit in 32 bits in ${m} mode, got 0x${v.toString(16)}`);
+    }
+    return v;
+  }
+
+  #result(va: bigint, status: number): Translation | Fault {
+    const c = this.#ctrl;
+    if (status === ST_OK) {
+      const rights = this.#u32[(c + RES_RIGHTS) >> 2]!;
+      return {
+        pa: this.#view.getBigUint64(c + RES_PA, true),
+        pageSize: 2 ** this.#u32[(c + RES_SHIFT) >> 2]!,
+        level: this.#u32[(c + RES_LEVEL) >> 2]!,
+        entry: this.#view.getBigUint64(c + RES_LEAF, true),
+        write: (rights & RIGHT_W) !== 0,
+        user: (rights & RIGHT_U) !== 0,
+        execute: (rights & RIGHT_XD) === 0,
+        global: (rights & RIGHT_G) !== 0,
+        memRefs: this.#u32[(c + RES_MEMREFS) >> 2]!,
+      };
+    }
+    if (status === ST_PF) {
+      return { fault: "page", errorCode: this.#u32[(c + RES_ERROR) >> 2]!, address: va, level: this.#u32[(c + RES_LEVEL) >> 2]! };
+    }
+    return { fault: "gp", errorCode: 0, address: va, reason: "non-canonical linear address" };
+  }
+
+  /** Translates a linear address as the CPU would for this access. Faults are values. */
+  translate(va: bigint, access?: Access): Translation | Fault {
+    this.#live();
+    const v = this.#checkVa(va);
+    const bits = this.#accessBits(access);
+    return this.#result(v, this.#core.translate(v, bits));
+  }
+
+  /** Physical address of each byte run [va, va+length) touches, or the first fault. */
+  #spans(va: bigint, length: number, access: Access | undefined): Array<[bigint, number]> | Fault {
+    const bits = this.#accessBits(access);
+    const spans: Array<[bigint, number]> = [];
+    let cur = va;
+    let left = length;
+    const wrap = this.mode === "4-level" || this.mode === "5-level" ? 1n << 64n : 1n << 32n;
+    while (left > 0) {
+      const r = this.#result(cur, this.#core.translate(cur, bits));
+      if (r.fault) return r;
+      const n = Math.min(left, PAGE - Number(cur & 0xfffn));
+      spans.push([r.pa, n]);
+      left -= n;
+      cur = (cur + BigInt(n)) % wrap;
+    }
+    return spans;
+  }
+
+  /** Reads through the page tables; correct across page boundaries. */
+  readVirtual(va: bigint, length: number, access?: Access): Uint8Array | Fault {
+    this.#live();
+    const v = this.#checkVa(va);
+    checkInt("length", length, 0, 1 << 30);
+    const spans = this.#spans(v, length, access);
+    if (!Array.isArray(spans)) return spans;
+    const out = new Uint8Array(length);
+    let o = 0;
+    for (const [pa, n] of spans) {
+      out.set(this.#physRead(pa, n), o);
+      o += n;
+    }
+    return out;
+  }
+
+  /** Writes through the page tables. Every page is translated before any byte is written. */
+  writeVirtual(va: bigint, bytes: Uint8Array, access?: Access): Fault | null {
+    this.#live();
+    const v = this.#checkVa(va);
+    const data = checkBytes("bytes", bytes);
+    const spans = this.#spans(v, data.length, { ...access, write: true });
+    if (!Array.isArray(spans)) return spans;
+    let o = 0;
+    for (const [pa, n] of spans) {
+      this.#physWrite(pa, data.subarray(o, o + n));
+      o += n;
+    }
+    return null;
+  }
+
+  /** Bytes at pa; non-existent memory (past RAM) reads as all ones. */
+  #physRead(pa: bigint, n: number): Uint8Array {
+    if (pa + BigInt(n) <= BigInt(this.ramBytes)) return this.ram.subarray(Number(pa), Number(pa) + n);
+    const out = new Uint8Array(n).fill(0xff);
+    for (let i = 0; i < n; i++) if (pa + BigInt(i) < BigInt(this.ramBytes)) out[i] = this.ram[Number(pa) + i]!;
+    return out;
+  }
+
+  /** Writes to non-existent memory are dropped. */
+  #physWrite(pa: bigint, data: Uint8Array): void {
+    const end = pa + BigInt(data.length);
+    if (pa >= BigInt(this.ramBytes)) return;
+    const keep = end <= BigInt(this.ramBytes) ? data.length : this.ramBytes - Number(pa);
+    this.ram.set(data.subarray(0, keep), Number(pa));
+  }
+
+  #checkPhys(pa: unknown, length: number): number {
+    const p = checkU("pa", pa);
+    if (p + BigInt(length) > BigInt(this.ramBytes)) {
+      throw new RangeError(`pa 0x${p.toString(16)} + ${length} bytes is past the end of RAM (0x${this.ramBytes.toString(16)})`);
+    }
+    return Number(p);
+  }
+
+  /** A copy of RAM bytes [pa, pa+length). */
+  readPhysical(pa: bigint, length: number): Uint8Array {
+    this.#live();
+    checkInt("length", length, 0, this.ramBytes);
+    const p = this.#checkPhys(pa, length);
+    return this.ram.slice(p, p + length);
+  }
+
+  writePhysical(pa: bigint, bytes: Uint8Array): void {
+    this.#live();
+    const data = checkBytes("bytes", bytes);
+    const p = this.#checkPhys(pa, data.length);
+    this.ram.set(data, p);
+  }
+
+  /**
+   * Every present leaf of the current address space in ascending linear-address order, the set
+   * and granularity of QEMU's `info tlb` (entries with reserved bits set are skipped: a walk
+   * through them faults).
+   */
+  mappings(): Mapping[] {
+    this.#live();
+    const out: Mapping[] = [];
+    const view = this.#view;
+    this.#core.dumpStart();
+    for (;;) {
+      const n = this.#core.dumpNext(this.#dump, DUMP_RECORDS);
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) {
+        const r = this.#dump + i * DUMP_RECORD;
+        const rights = view.getUint32(r + 28, true);
+        out.push({
+          va: view.getBigUint64(r, true),
+          pa: view.getBigUint64(r + 8, true),
+          entry: view.getBigUint64(r + 16, true),
+          size: 2 ** view.getUint32(r + 24, true),
+          user: (rights & RIGHT_U) !== 0,
+          write: (rights & RIGHT_W) !== 0,
+          execute: (rights & RIGHT_XD) === 0,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Contiguous runs of mappings with equal effective user/write rights (QEMU's `info mem`). */
+  ranges(): Range[] {
+    const out: Range[] = [];
+    let last: Range | undefined;
+    for (const m of this.mappings()) {
+      const end = m.va + BigInt(m.size);
+      if (last && last.end === m.va && last.user === m.user && last.write === m.write) last.end = end;
+      else out.push((last = { start: m.va, end, user: m.user, write: m.write }));
+    }
+    return out;
+  }
+
+  /** Counters since creation or the last resetStats(). */
+  stats(): MachineStats {
+    this.#live();
+    const at = (i: number) => Number(this.#view.getBigUint64(this.#ctrl + STATS + i * 8, true));
+    return { walks: at(0), walkMemRefs: at(1), accessedWrites: at(2), dirtyWrites: at(3), pageFaults: at(4), gpFaults: at(5) };
+  }
+
+  resetStats(): void {
+    this.#live();
+    new Uint8Array(this.#mem.buffer, this.#ctrl + STATS, STAT_COUNT * 8).fill(0);
+  }
+}

@@ -1,0 +1,110 @@
+// Loading the WebAssembly core in Node and in browsers, and placing the emulator's blocks
+// and guest RAM in its linear memory. One instance per Machine: the module's globals are
+// that machine's registers.
+
+/** The exports of build/release.wasm (assembly/index.ts). u64 crosses as a signed BigInt. */
+export interface CoreExports {
+  init(ctrl: number, ram: number, ramBytes: bigint, physAddrBits: number): void;
+  heapBase(): number;
+  setControl(cr0: bigint, cr3: bigint, cr4: bigint, efer: bigint, pkru: number, loadPdpte: number): number;
+  pdptesValid(cr3: bigint): number;
+  modeOf(cr0: bigint, cr4: bigint, efer: bigint): number;
+  translate(va: bigint, access: number): number;
+  dumpStart(): void;
+  dumpNext(out: number, max: number): number;
+}
+
+const WASM_PAGE = 65536;
+/** Linear memory below this holds the module's static data; checked against heapBase(). */
+const STATIC_RESERVE = 64 * 1024;
+/** The most linear memory a 32-bit WebAssembly instance can address. */
+export const LINEAR_MEMORY_MAX = 65536 * WASM_PAGE;
+
+let cachedModule: Promise<WebAssembly.Module> | undefined;
+
+async function readWasm(url: URL): Promise<ArrayBuffer | Uint8Array> {
+  if (url.protocol === "file:") {
+    // Node 20's fetch cannot read file: URLs.
+    const fs = await import(/* @vite-ignore */ "node:fs/promises");
+    return fs.readFile(url);
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`wasm-mmu: cannot load ${url.href}: HTTP ${res.status}`);
+  return res.arrayBuffer();
+}
+
+/** Compiles build/release.wasm once per process (or uses the module/bytes given). */
+export function coreModule(source?: WebAssembly.Module | BufferSource): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return Promise.resolve(source);
+  if (source) return WebAssembly.compile(source);
+  cachedModule ??= readWasm(new URL("../../build/release.wasm", import.meta.url)).then((b) =>
+    WebAssembly.compile(b as BufferSource),
+  );
+  return cachedModule;
+}
+
+/** A block of linear memory reserved for the emulator (byte offset and length). */
+export interface Block {
+  offset: number;
+  bytes: number;
+}
+
+/**
+ * Plans linear memory: named blocks from STATIC_RESERVE up, each 64-byte aligned, then guest
+ * RAM on a 64 KiB boundary at the end.
+ */
+export class LayoutPlan {
+  private next = STATIC_RESERVE;
+  readonly blocks: Record<string, Block> = {};
+
+  add(name: string, bytes: number): Block {
+    const block = { offset: this.next, bytes };
+    this.blocks[name] = block;
+    this.next = Math.ceil((this.next + bytes) / 64) * 64;
+    return block;
+  }
+
+  /** Offset guest RAM would start at. */
+  get ramOffset(): number {
+    return Math.ceil(this.next / WASM_PAGE) * WASM_PAGE;
+  }
+
+  /** Largest guest RAM that fits beside these blocks. */
+  get maxRamBytes(): number {
+    return LINEAR_MEMORY_MAX - this.ramOffset;
+  }
+}
+
+export interface CoreInstance {
+  exports: CoreExports;
+  memory: WebAssembly.Memory;
+  ramOffset: number;
+}
+
+/** Instantiates the core with a memory sized once for the blocks and ramBytes of RAM. */
+export async function instantiateCore(
+  plan: LayoutPlan,
+  ramBytes: number,
+  physAddrBits: number,
+  source?: WebAssembly.Module | BufferSource,
+): Promise<CoreInstance> {
+  const module = await coreModule(source);
+  const ramOffset = plan.ramOffset;
+  const pages = (ramOffset + ramBytes) / WASM_PAGE;
+  // Memory never grows, so views over it stay valid for the machine's life.
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      memory,
+      abort(_msg: number, _file: number, line: number, col: number) {
+        throw new Error(`wasm-mmu: internal error in the WebAssembly core at ${line}:${col}`);
+      },
+    },
+  });
+  const exports = instance.exports as unknown as CoreExports;
+  if (exports.heapBase() > STATIC_RESERVE) {
+    throw new Error(`wasm-mmu: core static data (${exports.heapBase()} bytes) exceeds its reserve`);
+  }
+  exports.init(plan.blocks.ctrl!.offset, ramOffset, BigInt(ramBytes), physAddrBits);
+  return { exports, memory, ramOffset };
+}
