@@ -1,7 +1,7 @@
 // Machine: the hardware. Guest RAM in WebAssembly linear memory, the paging registers, and
 // translation exactly as the Intel SDM Vol. 3A ch. 4 defines it. Knows nothing of processes.
 
-import { LayoutPlan, instantiateCore, type CoreExports } from "../wasm/core.js";
+import { LINEAR_MEMORY_MAX, LayoutPlan, instantiateCore, type Block, type CoreExports } from "../wasm/core.js";
 import { StateError, checkBool, checkBytes, checkInt, checkOptions, checkU } from "../errors.js";
 import {
   CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR3_NOFLUSH, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE,
@@ -120,9 +120,21 @@ const EFER_VALID = 0xd01n;
 const ACCESS_KEYS = ["write", "user", "fetch", "ac", "probe"] as const;
 const REGISTER_KEYS = ["cr0", "cr3", "cr4", "efer", "pkru"] as const;
 
+/** Internal handle for the Kernel and tools of this package (not part of the public API). */
+export const CORE = Symbol("wasm-mmu core");
+export interface CoreAccess {
+  exports: CoreExports;
+  memory: WebAssembly.Memory;
+  blocks: Record<string, Block>;
+  ramOffset: number;
+}
+
+/** Bytes of per-frame metadata the core keeps beside RAM (used by the Kernel's frame table). */
+export const FRAME_META_BYTES = 8;
+
 export class Machine {
   /** Largest guest RAM a Machine can have: 4 GiB of linear memory less the emulator's blocks. */
-  static readonly MAX_RAM_BYTES = Machine.plan(0).maxRamBytes;
+  static readonly MAX_RAM_BYTES = Machine.maxRam();
 
   /** Guest RAM: byte p is physical address p. */
   readonly ram: Uint8Array;
@@ -137,13 +149,22 @@ export class Machine {
   #view: DataView;
   #regs: Registers = { cr0: 0x10n, cr3: 0n, cr4: 0n, efer: 0n, pkru: 0n };
   #destroyed = false;
+  #access: CoreAccess;
 
+  /** Linear-memory blocks for a machine with ramBytes of RAM. */
   private static plan(ramBytes: number): LayoutPlan {
     const plan = new LayoutPlan();
     plan.add("ctrl", 4096);
     plan.add("dump", DUMP_RECORD * DUMP_RECORDS);
-    void ramBytes;
+    plan.add("frames", (ramBytes / PAGE) * FRAME_META_BYTES);
     return plan;
+  }
+
+  /** Largest whole-page RAM whose blocks and RAM fit in 4 GiB of linear memory. */
+  private static maxRam(): number {
+    let r = Machine.plan(0).maxRamBytes;
+    for (let i = 0; i < 4; i++) r = Math.floor((LINEAR_MEMORY_MAX - Machine.plan(r).ramOffset) / PAGE) * PAGE;
+    return r;
   }
 
   private constructor(core: CoreExports, memory: WebAssembly.Memory, plan: LayoutPlan, ramOffset: number, ramBytes: number, physAddrBits: number) {
@@ -156,6 +177,13 @@ export class Machine {
     this.ram = new Uint8Array(memory.buffer, ramOffset, ramBytes);
     this.ramBytes = ramBytes;
     this.physAddrBits = physAddrBits;
+    this.#access = { exports: core, memory, blocks: plan.blocks, ramOffset };
+  }
+
+  /** @internal */
+  get [CORE](): CoreAccess {
+    this.#live();
+    return this.#access;
   }
 
   /** A new machine with zeroed RAM and paging off (CR0 = 0x10, as after RESET). */
