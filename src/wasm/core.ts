@@ -89,8 +89,10 @@ export async function instantiateCore(
   source?: WebAssembly.Module | BufferSource,
 ): Promise<CoreInstance> {
   const module = await coreModule(source);
-  const ramOffset = plan.ramOffset;
-  const pages = (ramOffset + ramBytes) / WASM_PAGE;
+  // RAM ends exactly at the end of linear memory (so a stray access past it traps) even when
+  // ramBytes is not a whole number of 64 KiB WebAssembly pages: it starts that much higher.
+  const pages = Math.ceil((plan.ramOffset + ramBytes) / WASM_PAGE);
+  const ramOffset = pages * WASM_PAGE - ramBytes;
   // Memory never grows, so views over it stay valid for the machine's life.
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const instance = await WebAssembly.instantiate(module, {
