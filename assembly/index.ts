@@ -2,4 +2,4 @@
 // loads, single translations); bulk paths pass pointers into linear memory.
 export { init, setControl, pdptesValid, modeOf, heapBase } from "./state";
 export { translate } from "./walk";
-export { dumpStart, dumpNext } from "./dump";
+export { dumpStart, dumpStartAll, dumpNext } from "./dump";

@@ -11,6 +11,8 @@ export interface CoreExports {
   modeOf(cr0: bigint, cr4: bigint, efer: bigint): number;
   translate(va: bigint, access: number): number;
   dumpStart(): void;
+  /** dumpStart, also reporting holes (entries that map nothing) as records. */
+  dumpStartAll(): void;
   dumpNext(out: number, max: number): number;
 }
 
