@@ -3,7 +3,8 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { Machine, type Registers } from "../src/index.js";
+import type { Machine, Registers } from "../src/index.js";
+import { captureMachine } from "../src/tools/capture.js";
 
 export const FIXTURES = fileURLToPath(new URL("../../shared/fixtures/", import.meta.url));
 
@@ -56,22 +57,7 @@ export function loadFixture(name: string): Fixture {
   };
 }
 
-/**
- * A Machine holding the fixture's page tables with its registers loaded. QEMU sets the
- * Accessed bit (bit 5) in PAE PDPTEs, a bit the SDM reserves there; a CPU checking PDPTEs at
- * MOV CR3 would refuse them, so (strict, as hardware) we clear bit 5 of the four PDPTEs first.
- */
-export async function machineFor(f: Fixture): Promise<Machine> {
-  const m = await Machine.create({ ramBytes: Number(f.meta.ram_bytes) });
-  for (const [pa, bytes] of f.pages) m.writePhysical(pa, bytes);
-  if (f.meta.mode === "i386-pae") {
-    const pdpt = f.registers.cr3 & 0xffffffe0n;
-    for (let i = 0n; i < 4n; i++) {
-      const e = new DataView(m.ram.buffer, m.ram.byteOffset + Number(pdpt + i * 8n), 8);
-      e.setUint32(0, e.getUint32(0, true) & ~0x20, true);
-    }
-  }
-  const gp = m.setRegisters(f.registers);
-  if (gp) throw new Error(`fixture ${f.name}: registers refused: ${gp.reason}`);
-  return m;
+/** A Machine holding the fixture's page tables with its registers loaded (see captureMachine). */
+export function machineFor(f: Fixture): Promise<Machine> {
+  return captureMachine({ mode: String(f.meta.mode), ramBytes: Number(f.meta.ram_bytes), registers: f.registers, pages: f.pages });
 }
