@@ -30,6 +30,7 @@ export const RES_SHIFT: usize = 24; //     u32: log2 of the page size (12, 21, 2
 export const RES_LEVEL: usize = 28; //     u32: level of the leaf (1 = PTE) or of the faulting entry
 export const RES_MEMREFS: usize = 32; //   u32: paging-structure reads made by this walk
 export const RES_RIGHTS: usize = 36; //    u32: RIGHT_* effective rights of the translation
+export const RES_HIT: usize = 40; //       u32: 1 if a TLB entry answered (no walk)
 // Counters, u64 each, from ctrlBase + STATS:
 export const STATS: usize = 64;
 export const STAT_WALKS: usize = 0;

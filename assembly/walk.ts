@@ -11,15 +11,24 @@ import {
   PTE_RW, PTE_US, PTE_XD, ST_GP, ST_OK, ST_PF,
 } from "./x86";
 import {
-  RES_ERROR, RES_LEAF, RES_LEVEL, RES_MEMREFS, RES_PA, RES_RIGHTS, RES_SHIFT, RES_STATUS,
+  RES_ERROR, RES_HIT, RES_LEAF, RES_LEVEL, RES_MEMREFS, RES_PA, RES_RIGHTS, RES_SHIFT, RES_STATUS,
   RIGHT_G, RIGHT_U, RIGHT_W, RIGHT_XD, STAT_A_WRITES, STAT_D_WRITES, STAT_GP_FAULTS,
   STAT_PAGE_FAULTS, STAT_WALKS, STAT_WALK_MEMREFS, bits, ctrlBase, geoMask, geoRsvdLarge,
   geoRsvdTable, geoShift, largeAllowed, mode, nxe, pdpte, physAddrBits, pke, pkru, ramBase,
-  ramSize, root, smap, smep, statAdd, topLevel, wp,
+  ramSize, root, smap, smep, statAdd, topLevel, wp, pge, pcide, cr3,
 } from "./state";
+import {
+  ALLOW_KINDS, KIND_1G, curPcid, invalidatePage, invalidate, flushStat, FLUSH_INVLPG,
+  FLUSH_INVPCID, FLUSH_FAULT, W1_VALID, tlbSetContext, KIND_4K, KIND_LARGE, KIND_PWC, SIDE_D, SIDE_I, STAT_TLB_HITS,
+  STAT_TLB_MISSES, W1_GLOBAL, W3_DIRTY, accessIndex, accessOfIndex, entryFrame, fill,
+  largeShift, probe, pwcOn, sKind, sLevel, sSetsMask, sSides, statStruct, structCount, tagOf,
+  tlbOn, touch, vaMask, victim, sBase, sWays,
+} from "./tlb";
 
-// Physical address of each entry the current walk read, by level, for the A/D pass.
+// Physical address of each entry the current walk read, and the rights accumulated down to
+// it, by level: for the A/D pass and for filling the paging-structure caches.
 const walkEntryPA = memory.data(8 * 6);
+const walkRights = memory.data(4 * 6);
 
 /** Table-address bits of a non-leaf entry. */
 @inline export function tableAddr<E>(entry: u64): u64 {
@@ -104,6 +113,26 @@ const walkEntryPA = memory.data(8 * 6);
   return PF_P | pk | accessBits(access);
 }
 
+/** ALLOW bits of a TLB entry: the accesses its cached rights permit without a walk. A write
+ * needs the dirty flag already set, so the first write to a clean page walks and sets D. */
+export function allowBits(rights: u32, pk: u32, dirty: bool): u32 {
+  let allow: u32 = 0;
+  for (let i: u32 = 0; i < ALLOW_KINDS; i++) {
+    const access = accessOfIndex(i);
+    if ((access & ACC_WRITE) && !dirty) continue;
+    if (rightsFault(rights, <u64>pk << PTE_PK_SHIFT, access) == 0) allow |= 1 << i;
+  }
+  return allow;
+}
+
+/** Page shift of a structure kind in the current mode. */
+@inline function kindShift(kind: u32): u64 {
+  if (kind == KIND_4K) return 12;
+  if (kind == KIND_LARGE) return largeShift;
+  if (kind == KIND_1G) return 30;
+  return geoShift(kind - KIND_PWC + 2);
+}
+
 /**
  * Walks the tables for linear address va. Writes the result block and returns ST_OK or ST_PF.
  * The caller has checked canonicality and that paging is on.
@@ -120,6 +149,29 @@ export function walk<E>(va: u64, access: u32): u32 {
     if (!(e & PTE_P)) return pageFault(accessBits(access), 3, 0, access);
     table = e & bits(51, 12);
   }
+  // Paging-structure caches: start below the deepest cached entry for va (SDM 4.10.3.2).
+  let startLevel = level;
+  if (pwcOn && !(access & ACC_PROBE)) {
+    for (let s: u32 = 0; s < structCount; s++) {
+      const kind = sKind(s);
+      if (kind < KIND_PWC) continue;
+      const l = kind - KIND_PWC + 2;
+      if (l > topLevel) continue;
+      const tag = tagOf(va, kind, geoShift(l), vaMask);
+      const e = probe(s, <u32>tag & sSetsMask(s), tag);
+      statStruct(s, e != 0);
+      if (e) {
+        touch(s, e);
+        const w3 = load<u32>(e, 12);
+        andBits = <u64>((w3 >> 20) & 3) << 1; // R/W, U/S as entry bits 1 and 2
+        orXd = (w3 & (1 << 22)) ? PTE_XD : 0;
+        table = entryFrame(e) << 12;
+        level = l - 1;
+        startLevel = level;
+        break;
+      }
+    }
+  }
   let entry: u64 = 0;
   let shift: u64 = 0;
   while (true) {
@@ -134,6 +186,7 @@ export function walk<E>(va: u64, access: u32): u32 {
     if (entry & rsvd) return pageFault(PF_P | PF_RSVD | accessBits(access), level, memRefs, access);
     andBits &= entry;
     orXd |= entry;
+    store<u32>(walkRights + <usize>level * 4, <u32>(andBits & (PTE_RW | PTE_US)) >> 1 | ((orXd & PTE_XD) ? RIGHT_XD : 0));
     if (large || level == 1) break;
     table = tableAddr<E>(entry);
     level--;
@@ -155,21 +208,147 @@ export function walk<E>(va: u64, access: u32): u32 {
   store<u32>(c + RES_LEVEL, level);
   store<u32>(c + RES_MEMREFS, memRefs);
   store<u32>(c + RES_RIGHTS, rights);
+  store<u32>(c + RES_HIT, 0);
   if (access & ACC_PROBE) return ST_OK;
 
   statAdd(STAT_WALKS, 1);
   statAdd(STAT_WALK_MEMREFS, memRefs);
   // Accessed in every entry used (top down, as the walk read them); Dirty in the leaf.
   let aWrites: u64 = 0;
-  for (let l = topLevel; l >= level; l--) {
+  for (let l = startLevel; l >= level; l--) {
     const pa = load<u64>(walkEntryPA + <usize>l * 8);
     let set: u64 = 0;
     const e = l == level ? entry : readEntry<E>(pa);
     if (!(e & PTE_A)) { set = PTE_A; aWrites++; }
     if (l == level && (access & ACC_WRITE) && !(e & PTE_D)) { set |= PTE_D; statAdd(STAT_D_WRITES, 1); }
     if (set) setEntryBits<E>(pa, set);
+    if (l > level && pwcOn) pwcFill(va, l, tableAddr<E>(e), load<u32>(walkRights + <usize>l * 4));
   }
   if (aWrites) statAdd(STAT_A_WRITES, aWrites);
+  if (tlbOn) tlbFill(va, access, entry, level, shift, rights);
+  return ST_OK;
+}
+
+/** Caches a non-leaf entry of level l (its table address and the rights down to it). */
+function pwcFill(va: u64, l: u32, table: u64, rights: u32): void {
+  for (let s: u32 = 0; s < structCount; s++) {
+    if (sKind(s) != KIND_PWC + l - 2) continue;
+    const tag = tagOf(va, sKind(s), geoShift(l), vaMask);
+    const set = <u32>tag & sSetsMask(s);
+    fill(s, victim(s, set, tag), tag, false, table >> 12, rights << 20);
+  }
+}
+
+/**
+ * Caches a translation in every TLB structure of the access's side (instruction fetches: I;
+ * data: D), at both levels. A page size with no structure of its own on that side is held as
+ * 4 KiB slices in the 4 KiB structure (as spike's fake leaves, and as CPUs fracture pages).
+ */
+function tlbFill(va: u64, access: u32, leaf: u64, level: u32, shift: u64, rights: u32): void {
+  const side = (access & ACC_FETCH) ? SIDE_I : SIDE_D;
+  const size: u32 = level - 1; // KIND_4K, KIND_LARGE or KIND_1G
+  const global = pge && (rights & RIGHT_G) != 0;
+  const pk = pke ? <u32>(leaf >> PTE_PK_SHIFT) & 15 : 0;
+  const dirty = (leaf & PTE_D) != 0 || (access & ACC_WRITE) != 0;
+  const w3 = allowBits(rights & 7, pk, dirty) | (pk << 16) | ((rights & 7) << 20) | (dirty ? W3_DIRTY : 0) | (size << 24);
+  const pa = load<u64>(ctrlBase + RES_PA);
+  for (let lvl: u32 = 1; lvl <= 2; lvl++) {
+    // Is there a structure for this page size at this level and side?
+    let native = false;
+    for (let s: u32 = 0; s < structCount; s++) {
+      if (sKind(s) == size && sLevel(s) == lvl && (sSides(s) & side)) { native = true; break; }
+    }
+    const kind = native ? size : KIND_4K;
+    for (let s: u32 = 0; s < structCount; s++) {
+      if (sKind(s) != kind || sLevel(s) != lvl || !(sSides(s) & side)) continue;
+      const sh = kindShift(kind);
+      const tag = tagOf(va, kind, sh, vaMask);
+      const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
+      fill(s, victim(s, set, tag), tag, global, (pa & vaMaskOf(sh)) >> 12, w3);
+    }
+  }
+  void shift;
+}
+
+/** pa with the offset below a unit of 1 << sh bytes cleared. */
+@inline function vaMaskOf(sh: u64): u64 { return ~((<u64>1 << sh) - 1); }
+
+/**
+ * Looks va up in the TLBs of the access's side: L1 structures, then the second level (which
+ * refills L1). Returns the entry whose ALLOW bit permits the access, or 0 (a walk is needed:
+ * no entry, or one that does not permit this access, such as a first write to a clean page).
+ */
+function tlbLookup(va: u64, access: u32): usize {
+  const side = (access & ACC_FETCH) ? SIDE_I : SIDE_D;
+  const allow: u32 = 1 << accessIndex(access);
+  for (let lvl: u32 = 1; lvl <= 2; lvl++) {
+    let found: usize = 0;
+    let foundIn: u32 = 0;
+    for (let s: u32 = 0; s < structCount; s++) {
+      const kind = sKind(s);
+      if (kind >= KIND_PWC || sLevel(s) != lvl || !(sSides(s) & side)) continue;
+      const sh = kindShift(kind);
+      const tag = tagOf(va, kind, sh, vaMask);
+      const e = probe(s, <u32>(tag >> (sh - 12)) & sSetsMask(s), tag);
+      if (e && (load<u32>(e, 12) & allow)) { found = e; foundIn = s; break; }
+      // An entry that does not permit this access is dropped: the walk decides afresh.
+    }
+    // Count per structure: the one that hit, or a miss in each structure of this level and side.
+    for (let s: u32 = 0; s < structCount; s++) {
+      if (sKind(s) >= KIND_PWC || sLevel(s) != lvl || !(sSides(s) & side)) continue;
+      if (found == 0) statStruct(s, false);
+      else if (s == foundIn) statStruct(s, true);
+    }
+    if (found) {
+      touch(foundIn, found);
+      hitStruct = foundIn;
+      if (lvl == 2) refillL1(va, side, found, foundIn);
+      return found;
+    }
+  }
+  return 0;
+}
+
+/** Copies a second-level hit into the first-level structure of the same kind (or 4 KiB). */
+function refillL1(va: u64, side: u32, e: usize, from: u32): void {
+  const kind = sKind(from);
+  let native = false;
+  for (let s: u32 = 0; s < structCount; s++) {
+    if (sKind(s) == kind && sLevel(s) == 1 && (sSides(s) & side)) { native = true; break; }
+  }
+  const k = native ? kind : KIND_4K;
+  const fromSh = kindShift(kind);
+  for (let s: u32 = 0; s < structCount; s++) {
+    if (sKind(s) != k || sLevel(s) != 1 || !(sSides(s) & side)) continue;
+    const sh = kindShift(k);
+    const tag = tagOf(va, k, sh, vaMask);
+    const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
+    // A 4 KiB slice of a larger unit: its frame is the unit's frame plus va's offset in it.
+    const frame = entryFrame(e) + (((va & vaMask) >> 12) & ((<u64>1 << (fromSh - sh)) - 1));
+    const w1 = load<u32>(e, 4);
+    fill(s, victim(s, set, tag), tag, (w1 & W1_GLOBAL) != 0, frame, load<u32>(e, 12) & ~0xFF00);
+  }
+}
+
+let hitStruct: u32 = 0;
+
+/** Writes the result block for a TLB hit. */
+@inline function hitResult(va: u64, e: usize): u32 {
+  const w3 = load<u32>(e, 12);
+  const size = (w3 >> 24) & 3;
+  const pageShift: u64 = size == 0 ? 12 : size == 1 ? largeShift : 30;
+  // The entry covers its structure's unit: a whole large page, or a 4 KiB slice of one.
+  const unitMask: u64 = (<u64>1 << kindShift(sKind(hitStruct))) - 1;
+  const c = ctrlBase;
+  store<u32>(c + RES_STATUS, ST_OK);
+  store<u32>(c + RES_ERROR, 0);
+  store<u64>(c + RES_PA, (entryFrame(e) << 12) | (va & unitMask));
+  store<u64>(c + RES_LEAF, 0);
+  store<u32>(c + RES_SHIFT, <u32>pageShift);
+  store<u32>(c + RES_LEVEL, size + 1);
+  store<u32>(c + RES_MEMREFS, 0);
+  store<u32>(c + RES_RIGHTS, ((w3 >> 20) & 7) | ((load<u32>(e, 4) & W1_GLOBAL) ? RIGHT_G : 0));
+  store<u32>(c + RES_HIT, 1);
   return ST_OK;
 }
 
@@ -188,15 +367,112 @@ export function translate(va: u64, access: u32): u32 {
     store<u32>(c + RES_RIGHTS, RIGHT_W | RIGHT_U);
     return ST_OK;
   }
-  if (m == MODE_32) return walk<u32>(va & 0xFFFFFFFF, access);
-  if (m == MODE_PAE) return walk<u64>(va & 0xFFFFFFFF, access);
-  // Canonical: bits 63:47 (63:56 with LA57) all equal.
-  const s: u64 = m == MODE_5L ? 7 : 16;
-  if (<u64>((<i64>(va << s)) >> s) != va) {
-    store<u32>(ctrlBase + RES_STATUS, ST_GP);
-    store<u32>(ctrlBase + RES_ERROR, 0);
-    if (!(access & ACC_PROBE)) statAdd(STAT_GP_FAULTS, 1);
-    return ST_GP;
+  if (m < MODE_4L) {
+    va &= 0xFFFFFFFF;
+  } else {
+    // Canonical: bits 63:47 (63:56 with LA57) all equal.
+    const s: u64 = m == MODE_5L ? 7 : 16;
+    if (<u64>((<i64>(va << s)) >> s) != va) {
+      store<u32>(ctrlBase + RES_STATUS, ST_GP);
+      store<u32>(ctrlBase + RES_ERROR, 0);
+      if (!(access & ACC_PROBE)) statAdd(STAT_GP_FAULTS, 1);
+      return ST_GP;
+    }
   }
-  return walk<u64>(va, access);
+  const probeOnly = (access & ACC_PROBE) != 0;
+  if (tlbOn && !probeOnly) {
+    const e = tlbLookup(va, access);
+    if (e) {
+      statAdd(STAT_TLB_HITS, 1);
+      return hitResult(va, e);
+    }
+    statAdd(STAT_TLB_MISSES, 1);
+  }
+  const st = m == MODE_32 ? walk<u32>(va, access) : walk<u64>(va, access);
+  // A page fault invalidates the TLB entries for the page and the paging-structure-cache
+  // entries that would translate va, so a retried access sees memory (SDM 4.10.4.1).
+  if (st == ST_PF && !probeOnly) faultInvalidate(va);
+  return st;
+}
+
+/** Invalidations a page fault at va makes. */
+function faultInvalidate(va: u64): void {
+  flushStat(FLUSH_FAULT);
+  if (tlbOn) invalidatePage((va & vaMask) >> 12, curPcid, true);
+  if (!pwcOn) return;
+  for (let s: u32 = 0; s < structCount; s++) {
+    const kind = sKind(s);
+    if (kind < KIND_PWC) continue;
+    const l = kind - KIND_PWC + 2;
+    if (l > topLevel) continue;
+    const tag = tagOf(va, kind, geoShift(l), vaMask);
+    const e = probe(s, <u32>tag & sSetsMask(s), tag);
+    if (e) store<u32>(e, 0, 4);
+  }
+}
+
+/** translate() with the address as two u32 halves: no BigInt on the JS side. */
+export function translate2(vaLo: u32, vaHi: u32, access: u32): u32 {
+  return translate((<u64>vaHi << 32) | vaLo, access);
+}
+
+/**
+ * Translates count addresses from the batch block: va u64 at vas + 8i, access byte at
+ * accs + i (or `access` for all if accs is 0), physical address written to pas + 8i. Stops at
+ * the first access that does not translate and returns its index (count if all did); that
+ * access's fault is in the result block. One boundary crossing per batch.
+ */
+export function translateBatch(vas: usize, accs: usize, pas: usize, start: u32, count: u32, access: u32): u32 {
+  for (let i = start; i < count; i++) {
+    const a = accs ? <u32>load<u8>(accs + i) : access;
+    if (translate(load<u64>(vas + <usize>i * 8), a) != ST_OK) return i;
+    store<u64>(pas + <usize>i * 8, load<u64>(ctrlBase + RES_PA));
+  }
+  return count;
+}
+
+/** Points the TLBs at the current mode and PCID (after setControl). */
+export function syncContext(): void {
+  const m = mode;
+  const mask: u64 = m == MODE_5L ? bits(56, 0) : m == MODE_4L ? bits(47, 0) : 0xFFFFFFFF;
+  tlbSetContext(pcide ? <u32>(cr3 & 0xFFF) : 0, m == MODE_32 ? 22 : 21, mask);
+}
+
+/** Recomputes every TLB entry's ALLOW bits from its cached rights under the current registers
+ * (WP, SMEP, SMAP, NXE, PKE, PKRU changed without an invalidation). */
+export function rederiveAllow(): void {
+  for (let s: u32 = 0; s < structCount; s++) {
+    if (sKind(s) >= KIND_PWC) continue;
+    let e = sBase(s);
+    const n = (sSetsMask(s) + 1) * sWays(s);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      if (!(load<u32>(e, 4) & W1_VALID)) continue;
+      const w3 = load<u32>(e, 12);
+      store<u32>(e, (w3 & ~0xFF) | allowBits((w3 >> 20) & 7, (w3 >> 16) & 15, (w3 & W3_DIRTY) != 0), 12);
+    }
+  }
+}
+
+/** INVLPG: the TLB entries for va's page (current PCID, and global ones) and all PWC entries of
+ * the current PCID (SDM 4.10.4.1). No effect on a non-canonical address. */
+export function invlpg(va: u64): void {
+  flushStat(FLUSH_INVLPG);
+  if (tlbOn) invalidatePage((va & vaMask) >> 12, curPcid, true);
+  if (pwcOn) invalidate(false, true, curPcid, false);
+}
+
+/** INVPCID types 0-3 (checked by the facade). */
+export function invpcid(type: u32, pcid: u32, va: u64): void {
+  flushStat(FLUSH_INVPCID);
+  if (type == 0) {
+    if (tlbOn) invalidatePage((va & vaMask) >> 12, pcid, false);
+    if (pwcOn) invalidate(false, true, pcid, false);
+  } else if (type == 1) invalidate(true, true, pcid, false);
+  else invalidate(true, true, -1, type == 2);
+}
+
+/** Invalidation by a control-register write: cause FLUSH_*, pcid -1 for all. */
+export function flushFor(cause: u32, pcid: i32, withGlobal: bool): void {
+  flushStat(cause);
+  invalidate(true, true, pcid, withGlobal);
 }

@@ -1,7 +1,9 @@
-export { Machine } from "./machine/machine.js";
+export { Machine, ACCESS_AC, ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE } from "./machine/machine.js";
 export type {
-  Access, Fault, GeneralProtection, MachineOptions, MachineStats, Mapping, PageFault, PagingMode,
-  Range, Registers, Translation,
+  Access, BatchBuffers, CacheStats, Fault, GeneralProtection, InlineTlb, MachineOptions,
+  MachineStats, Mapping, PageFault, PagingMode, Range, Registers, Translation,
 } from "./machine/machine.js";
+export { SKYLAKE_TLB, DEFAULT_PWC, directMappedTlb } from "./machine/tlb.js";
+export type { CacheGeometry, PwcConfig, TlbConfig, TlbPageSize, TlbSide, TlbStructureConfig } from "./machine/tlb.js";
 export { StateError } from "./errors.js";
 export * from "./x86.js";

@@ -4,9 +4,10 @@
 import { LINEAR_MEMORY_MAX, LayoutPlan, instantiateCore, type Block, type CoreExports } from "../wasm/core.js";
 import { StateError, checkBool, checkBytes, checkInt, checkOptions, checkU } from "../errors.js";
 import {
-  CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR3_NOFLUSH, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE,
-  CR4_SMEP, EFER_LMA, EFER_LME,
+  CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR3_NOFLUSH, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE,
+  CR4_PKE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_LME, EFER_NXE,
 } from "../x86.js";
+import { planCaches, type PwcConfig, type StructurePlan, type TlbConfig } from "./tlb.js";
 
 export type PagingMode = "off" | "32-bit" | "pae" | "4-level" | "5-level";
 const MODE_NAMES: readonly PagingMode[] = ["off", "32-bit", "pae", "4-level", "5-level"];
@@ -18,6 +19,10 @@ export interface MachineOptions {
   physAddrBits?: number;
   /** The compiled core, for bundlers that load it themselves (default: build/release.wasm). */
   wasm?: WebAssembly.Module | BufferSource;
+  /** TLB structures (default: SKYLAKE_TLB); false: none, every translation walks. */
+  tlb?: TlbConfig | false;
+  /** Paging-structure caches (default: DEFAULT_PWC); false: none. */
+  pwc?: PwcConfig | false;
 }
 
 export interface Registers {
@@ -40,12 +45,14 @@ export interface Access {
 export interface Translation {
   fault?: undefined;
   pa: bigint;
+  /** True if a TLB entry answered (no walk; entry is then undefined). */
+  tlbHit: boolean;
   /** 4096, 2 MiB, 4 MiB or 1 GiB. */
   pageSize: number;
   /** Level of the leaf: 1 = PTE, 2 = PDE (large page), 3 = PDPTE (1 GiB page). */
   level: number;
-  /** The leaf entry as the walk read it. */
-  entry: bigint;
+  /** The leaf entry as the walk read it (undefined on a TLB hit: a TLB holds no entries). */
+  entry: bigint | undefined;
   /** Effective rights: R/W and U/S at every level, no XD at any level (with NXE). */
   write: boolean;
   user: boolean;
@@ -94,13 +101,64 @@ export interface Range {
   write: boolean;
 }
 
+export interface CacheStats {
+  name: string;
+  hits: number;
+  misses: number;
+}
+
 export interface MachineStats {
+  /** Translations answered by a TLB / that needed a walk (probes are not counted). */
+  tlbHits: number;
+  tlbMisses: number;
   walks: number;
+  /** Paging-structure entries read from memory by walks. */
   walkMemRefs: number;
   accessedWrites: number;
   dirtyWrites: number;
   pageFaults: number;
   gpFaults: number;
+  /** Per TLB structure: hits; misses = lookups on its level and side that no structure answered. */
+  tlb: CacheStats[];
+  /** Per paging-structure cache (pde, pdpte, pml4e, pml5e): a level is consulted when every
+   * deeper cache missed; a hit there lets the walk skip the levels above. */
+  pwc: CacheStats[];
+  /** Invalidation operations by cause, and entries they removed. */
+  flushes: { cr0: number; cr3: number; cr4: number; invlpg: number; invpcid: number; pageFault: number };
+  tlbEntriesInvalidated: number;
+  pwcEntriesInvalidated: number;
+}
+
+/**
+ * The TLB's hit path in JavaScript (the v86 pattern): looks the first-level 4 KiB TLB up with
+ * typed-array reads of linear memory and calls WebAssembly only on a miss. See the README.
+ */
+export interface InlineTlb {
+  /** Physical address for the linear address (vaLo, vaHi as u32 halves) and access bits
+   * (ACCESS_*), or -1 if the access faults (fault() then describes it). */
+  translate(vaLo: number, vaHi: number, access: number): number;
+  /** The fault of the last translate() that returned -1. */
+  fault(vaLo: number, vaHi: number): Fault;
+  /** Hits answered in JavaScript (not in stats(), which counts what WebAssembly saw). */
+  hits: number;
+  misses: number;
+}
+
+/** Zero-copy batch buffers in linear memory (see Machine.batch()). */
+export interface BatchBuffers {
+  capacity: number;
+  /** Linear addresses, as u64 or as (low, high) u32 word pairs over the same bytes. */
+  va: BigUint64Array;
+  vaWords: Uint32Array;
+  /** Physical addresses written by run(). */
+  pa: BigUint64Array;
+  paWords: Uint32Array;
+  /** Per-address access bits (ACCESS_WRITE | ACCESS_USER | ACCESS_FETCH | ACCESS_AC), used when
+   * run() is given no access. */
+  access: Uint8Array;
+  /** Translates entries [start, count); returns the index of the first that faulted (its fault
+   * via lastFault()), or count. One WebAssembly call. */
+  run(count: number, start?: number, access?: Access): number;
 }
 
 // Mirrors assembly/x86.ts and assembly/state.ts.
@@ -110,6 +168,14 @@ const RES_STATUS = 0, RES_ERROR = 4, RES_PA = 8, RES_LEAF = 16, RES_SHIFT = 24, 
 const RES_MEMREFS = 32, RES_RIGHTS = 36, STATS = 64, STAT_COUNT = 48;
 const RIGHT_W = 1, RIGHT_U = 2, RIGHT_XD = 4, RIGHT_G = 8;
 const DUMP_RECORD = 32, DUMP_RECORDS = 2048;
+const RES_HIT = 40;
+const BATCH = 4096;
+// Counter indexes (assembly/state.ts, assembly/tlb.ts).
+const STAT_STRUCT = 10, STAT_FLUSH = 34;
+const FLUSH_CR3 = 0, FLUSH_CR4 = 1, FLUSH_CR0 = 2;
+
+/** Access bits for batch buffers (assembly/x86.ts ACC_*). */
+export const ACCESS_WRITE = 1, ACCESS_USER = 2, ACCESS_FETCH = 4, ACCESS_AC = 8;
 
 const MIB = 1 << 20;
 const PAGE = 4096;
@@ -150,20 +216,26 @@ export class Machine {
   #regs: Registers = { cr0: 0x10n, cr3: 0n, cr4: 0n, efer: 0n, pkru: 0n };
   #destroyed = false;
   #access: CoreAccess;
+  #structures: StructurePlan[] = [];
+  #pcid = 0;
+  #vaMaskHi = 0;
+  #batch: BatchBuffers | undefined;
 
-  /** Linear-memory blocks for a machine with ramBytes of RAM. */
-  private static plan(ramBytes: number): LayoutPlan {
+  /** Linear-memory blocks for a machine with ramBytes of RAM and cacheBytes of TLB/PWC. */
+  private static plan(ramBytes: number, cacheBytes: number): LayoutPlan {
     const plan = new LayoutPlan();
     plan.add("ctrl", 4096);
     plan.add("dump", DUMP_RECORD * DUMP_RECORDS);
+    plan.add("batch", BATCH * 17);
+    plan.add("tlb", cacheBytes);
     plan.add("frames", (ramBytes / PAGE) * FRAME_META_BYTES);
     return plan;
   }
 
-  /** Largest whole-page RAM whose blocks and RAM fit in 4 GiB of linear memory. */
-  private static maxRam(): number {
-    let r = Machine.plan(0).maxRamBytes;
-    for (let i = 0; i < 4; i++) r = Math.floor((LINEAR_MEMORY_MAX - Machine.plan(r).ramOffset) / PAGE) * PAGE;
+  /** Largest whole-page RAM whose blocks (default caches) and RAM fit in 4 GiB of linear memory. */
+  private static maxRam(cacheBytes = planCaches(undefined, undefined).bytes): number {
+    let r = Machine.plan(0, cacheBytes).maxRamBytes;
+    for (let i = 0; i < 4; i++) r = Math.floor((LINEAR_MEMORY_MAX - Machine.plan(r, cacheBytes).ramOffset) / PAGE) * PAGE;
     return r;
   }
 
@@ -188,14 +260,22 @@ export class Machine {
 
   /** A new machine with zeroed RAM and paging off (CR0 = 0x10, as after RESET). */
   static async create(options: MachineOptions): Promise<Machine> {
-    const o = checkOptions<MachineOptions>("Machine.create options", options, ["ramBytes", "physAddrBits", "wasm"]);
+    const o = checkOptions<MachineOptions>("Machine.create options", options, ["ramBytes", "physAddrBits", "wasm", "tlb", "pwc"]);
     if (o.ramBytes === undefined) throw new TypeError("Machine.create: ramBytes is required");
-    const ramBytes = checkInt("ramBytes", o.ramBytes, MIB, Machine.MAX_RAM_BYTES);
+    const caches = planCaches(o.tlb, o.pwc);
+    const ramBytes = checkInt("ramBytes", o.ramBytes, MIB, Machine.maxRam(caches.bytes));
     if (ramBytes % PAGE !== 0) throw new RangeError(`ramBytes must be a whole number of 4 KiB pages, got ${ramBytes}`);
     const physAddrBits = o.physAddrBits === undefined ? 46 : checkInt("physAddrBits", o.physAddrBits, 32, 52);
-    const plan = Machine.plan(ramBytes);
+    const plan = Machine.plan(ramBytes, caches.bytes);
     const { exports, memory, ramOffset } = await instantiateCore(plan, ramBytes, physAddrBits, o.wasm);
-    return new Machine(exports, memory, plan, ramOffset, ramBytes, physAddrBits);
+    const base = plan.blocks.tlb!.offset;
+    caches.structures.forEach((s, i) =>
+      exports.tlbDefine(i, base + s.entriesAt, s.sets, s.ways, s.kind, s.sides, s.level, base + s.lruAt),
+    );
+    exports.tlbConfigure(caches.tlbOn ? 1 : 0, caches.pwcOn ? 1 : 0, 0);
+    const m = new Machine(exports, memory, plan, ramOffset, ramBytes, physAddrBits);
+    m.#structures = caches.structures;
+    return m;
   }
 
   #live(): void {
@@ -278,10 +358,76 @@ export class Machine {
       v.cr3 !== undefined || !curPaging || curLma ||
       ((cur.cr4 ^ next.cr4) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) !== 0n ||
       ((cur.cr0 ^ next.cr0) & (CR0_PG | CR0_CD | CR0_NW)) !== 0n;
-    const ok = this.#core.setControl(next.cr0, next.cr3, next.cr4, next.efer, Number(next.pkru), reload ? 1 : 0);
+    const core = this.#core;
+    const ok = core.setControl(next.cr0, next.cr3, next.cr4, next.efer, Number(next.pkru), reload ? 1 : 0);
     if (!ok) return gp(`a present PAE PDPTE at 0x${(next.cr3 & 0xffffffe0n).toString(16)} sets reserved bits`);
-    void noFlush; // consumed by the TLB's invalidation rules
+    core.syncContext();
     this.#regs = next;
+    this.#pcid = on(next.cr4, CR4_PCIDE) ? Number(next.cr3 & 0xfffn) : 0;
+    const mode = this.mode;
+    this.#vaMaskHi = mode === "5-level" ? 0x1ffffff : mode === "4-level" ? 0xffff : 0;
+    this.#invalidateFor(cur, next, v.cr3 !== undefined, noFlush);
+    return null;
+  }
+
+  /** The TLB and paging-structure-cache invalidations of these register writes (SDM 4.10.4.1). */
+  #invalidateFor(cur: Registers, next: Registers, cr3Written: boolean, noFlush: boolean): void {
+    const core = this.#core;
+    const changed = (a: bigint, b: bigint, bit: bigint) => ((a ^ b) & bit) !== 0n;
+    const on = (r: bigint, bit: bigint) => (r & bit) !== 0n;
+    // Everything, globals included, for every PCID: CR0.PG 1 -> 0, CR0.WP changed (the SDM does
+    // not require it; QEMU does it too), CR4.PGE changed, CR4.PCIDE 1 -> 0, CR4.LA57 changed.
+    if ((on(cur.cr0, CR0_PG) && !on(next.cr0, CR0_PG)) || changed(cur.cr0, next.cr0, CR0_WP)) {
+      core.flushFor(FLUSH_CR0, -1, 1);
+    } else if (
+      changed(cur.cr4, next.cr4, CR4_PGE | CR4_LA57) ||
+      (on(cur.cr4, CR4_PCIDE) && !on(next.cr4, CR4_PCIDE))
+    ) {
+      core.flushFor(FLUSH_CR4, -1, 1);
+    } else if (changed(cur.cr4, next.cr4, CR4_PAE | CR4_PSE) || (!on(cur.cr4, CR4_SMEP) && on(next.cr4, CR4_SMEP))) {
+      // Every entry of the current PCID (CR4.PSE is not named by the SDM; it changes how PDEs
+      // are read, so it is treated like CR4.PAE).
+      core.flushFor(FLUSH_CR4, this.#pcid, 1);
+    } else if (on(cur.cr0, CR0_PG) !== on(next.cr0, CR0_PG)) {
+      core.flushFor(FLUSH_CR0, -1, 1); // paging turned on: nothing cached may predate it
+    }
+    // MOV to CR3: the new PCID's non-global entries (PCID 0 without PCIDE), unless bit 63 said not to.
+    if (cr3Written && !noFlush) core.flushFor(FLUSH_CR3, this.#pcid, 0);
+    // Rights checks on cached entries use the current registers.
+    const rightsRegs =
+      changed(cur.cr0, next.cr0, CR0_WP) || changed(cur.cr4, next.cr4, CR4_SMEP | CR4_SMAP | CR4_PKE) ||
+      changed(cur.efer, next.efer, EFER_NXE) || cur.pkru !== next.pkru;
+    if (rightsRegs) core.rederiveAllow();
+  }
+
+  /** INVLPG: drops va's page from the TLBs (current PCID and global entries) and the current
+   * PCID's paging-structure-cache entries. Like the instruction, a no-op for a non-canonical va. */
+  invlpg(va: bigint): void {
+    this.#live();
+    const v = checkU("va", va);
+    this.#core.invlpg(v);
+  }
+
+  /**
+   * INVPCID: type 0 individual address (pcid, va), 1 single PCID, 2 all including globals,
+   * 3 all but globals. Returns the #GP a CPU raises for a type above 3, a PCID above 0xfff, a
+   * non-zero PCID with CR4.PCIDE = 0 (types 0 and 1), or a non-canonical va (type 0).
+   */
+  invpcid(type: number, pcid: number, va: bigint = 0n): GeneralProtection | null {
+    this.#live();
+    checkInt("type", type, 0, Number.MAX_SAFE_INTEGER);
+    checkInt("pcid", pcid, 0, Number.MAX_SAFE_INTEGER);
+    const v = checkU("va", va);
+    const gp = (reason: string): GeneralProtection => ({ fault: "gp", errorCode: 0, reason });
+    if (type > 3) return gp(`INVPCID type ${type} is not defined`);
+    if (pcid > 0xfff) return gp(`INVPCID descriptor PCID 0x${pcid.toString(16)} exceeds 12 bits`);
+    if (type <= 1 && pcid !== 0 && !(this.#regs.cr4 & CR4_PCIDE)) return gp("INVPCID with a non-zero PCID needs CR4.PCIDE = 1");
+    if (type === 0) {
+      const m = this.mode;
+      const bits = m === "5-level" ? 57 : 48;
+      if (BigInt.asUintN(64, BigInt.asIntN(bits, v)) !== v) return gp(`INVPCID type 0 address 0x${v.toString(16)} is not canonical`);
+    }
+    this.#core.invpcid(type, pcid, v);
     return null;
   }
 
@@ -310,11 +456,13 @@ export class Machine {
     const c = this.#ctrl;
     if (status === ST_OK) {
       const rights = this.#u32[(c + RES_RIGHTS) >> 2]!;
+      const hit = this.#u32[(c + RES_HIT) >> 2]! !== 0;
       return {
         pa: this.#view.getBigUint64(c + RES_PA, true),
+        tlbHit: hit,
         pageSize: 2 ** this.#u32[(c + RES_SHIFT) >> 2]!,
         level: this.#u32[(c + RES_LEVEL) >> 2]!,
-        entry: this.#view.getBigUint64(c + RES_LEAF, true),
+        entry: hit ? undefined : this.#view.getBigUint64(c + RES_LEAF, true),
         write: (rights & RIGHT_W) !== 0,
         user: (rights & RIGHT_U) !== 0,
         execute: (rights & RIGHT_XD) === 0,
@@ -334,6 +482,107 @@ export class Machine {
     const v = this.#checkVa(va);
     const bits = this.#accessBits(access);
     return this.#result(v, this.#core.translate(v, bits));
+  }
+
+  /** Translates every address of vas in one WebAssembly call per 4096; stops at the first fault. */
+  translateBatch(vas: BigUint64Array, access?: Access, out?: BigUint64Array): { translated: number; pa: BigUint64Array; fault?: Fault } {
+    this.#live();
+    if (!(vas instanceof BigUint64Array)) throw new TypeError(`vas must be a BigUint64Array, got ${String(vas)}`);
+    const pa = out ?? new BigUint64Array(vas.length);
+    if (!(pa instanceof BigUint64Array) || pa.length < vas.length) {
+      throw new RangeError(`out must be a BigUint64Array of at least ${vas.length} elements`);
+    }
+    const bits = this.#accessBits(access);
+    const b = this.batch();
+    for (let done = 0; done < vas.length; ) {
+      const n = Math.min(BATCH, vas.length - done);
+      b.va.set(vas.subarray(done, done + n));
+      const stop = this.#core.translateBatch(b.va.byteOffset, 0, b.pa.byteOffset, 0, n, bits);
+      pa.set(b.pa.subarray(0, stop), done);
+      if (stop < n) return { translated: done + stop, pa, fault: this.#result(vas[done + stop]!, this.#u32[this.#ctrl >> 2]!) as Fault };
+      done += n;
+    }
+    return { translated: vas.length, pa };
+  }
+
+  /** Batch buffers in linear memory, for callers that fill addresses themselves (trace replay). */
+  batch(): BatchBuffers {
+    this.#live();
+    if (this.#batch) return this.#batch;
+    const off = this.#access.blocks.batch!.offset;
+    const buf = this.#mem.buffer;
+    const vaAt = off, paAt = off + BATCH * 8, accAt = off + BATCH * 16;
+    const core = this.#core;
+    const self = this;
+    this.#batch = {
+      capacity: BATCH,
+      va: new BigUint64Array(buf, vaAt, BATCH),
+      vaWords: new Uint32Array(buf, vaAt, BATCH * 2),
+      pa: new BigUint64Array(buf, paAt, BATCH),
+      paWords: new Uint32Array(buf, paAt, BATCH * 2),
+      access: new Uint8Array(buf, accAt, BATCH),
+      run(count: number, start = 0, access?: Access): number {
+        self.#live();
+        checkInt("count", count, 0, BATCH);
+        checkInt("start", start, 0, count);
+        const bits = access === undefined ? 0 : self.#accessBits(access);
+        return core.translateBatch(vaAt, access === undefined ? accAt : 0, paAt, start, count, bits);
+      },
+    };
+    return this.#batch;
+  }
+
+  /** The fault of the last translation that did not succeed, for an address va. */
+  lastFault(va: bigint): Fault {
+    this.#live();
+    const r = this.#result(checkU("va", va), this.#u32[this.#ctrl >> 2]!);
+    if (!r.fault) throw new RangeError("the last translation did not fault");
+    return r;
+  }
+
+  /** The JavaScript inline TLB hit path (see InlineTlb). Uses the first-level 4 KiB structures. */
+  inlineTlb(): InlineTlb {
+    this.#live();
+    const words = this.#u32;
+    const base = this.#access.blocks.tlb!.offset;
+    const pick = (side: number) => {
+      const s = this.#structures.find((x) => x.kind === 0 && x.level === 1 && (x.sides & side) !== 0);
+      return s ? { word: (base + s.entriesAt) >> 2, setsMask: s.sets - 1, ways: s.ways } : undefined;
+    };
+    const iside = pick(1), dside = pick(2);
+    const core = this.#core;
+    const ctrl = this.#ctrl >> 2;
+    const self = this;
+    const accessIndex = (a: number) =>
+      a & ACCESS_USER ? 5 + (a & ACCESS_FETCH ? 2 : a & ACCESS_WRITE) : a & ACCESS_FETCH ? 2 : (a & ACCESS_AC ? 3 : 0) + (a & ACCESS_WRITE);
+    return {
+      hits: 0,
+      misses: 0,
+      translate(vaLo: number, vaHi: number, access: number): number {
+        const st = access & ACCESS_FETCH ? iside : dside;
+        if (st) {
+          const hi = vaHi & self.#vaMaskHi;
+          const vpnLo = ((vaLo >>> 12) | (hi << 20)) >>> 0;
+          const want = (0x80000000 | (hi >>> 12)) | 0;
+          const allow = 1 << accessIndex(access);
+          const pcid = self.#pcid;
+          let i = st.word + (vpnLo & st.setsMask) * st.ways * 4;
+          for (let w = 0; w < st.ways; w++, i += 4) {
+            const w1 = words[i + 1]!;
+            if (words[i] === vpnLo && (w1 & 0x80001fff) === want && (w1 & 0x40000000 || ((w1 >>> 16) & 0xfff) === pcid) && words[i + 3]! & allow) {
+              this.hits++;
+              return (words[i + 2]! + ((words[i + 3]! >>> 8) & 0xff) * 4294967296) * 4096 + (vaLo & 0xfff);
+            }
+          }
+        }
+        this.misses++;
+        if (core.translate2(vaLo, vaHi, access) !== ST_OK) return -1;
+        return words[ctrl + 2]! + words[ctrl + 3]! * 4294967296;
+      },
+      fault(vaLo: number, vaHi: number): Fault {
+        return self.lastFault((BigInt(vaHi >>> 0) << 32n) | BigInt(vaLo >>> 0));
+      },
+    };
   }
 
   /** Physical address of each byte run [va, va+length) touches, or the first fault. */
@@ -470,7 +719,30 @@ export class Machine {
   stats(): MachineStats {
     this.#live();
     const at = (i: number) => Number(this.#view.getBigUint64(this.#ctrl + STATS + i * 8, true));
-    return { walks: at(0), walkMemRefs: at(1), accessedWrites: at(2), dirtyWrites: at(3), pageFaults: at(4), gpFaults: at(5) };
+    const caches = this.#structures.map((s, i) => ({ kind: s.kind, name: s.name, hits: at(STAT_STRUCT + 2 * i), misses: at(STAT_STRUCT + 2 * i + 1) }));
+    const strip = ({ name, hits, misses }: CacheStats) => ({ name, hits, misses });
+    return {
+      tlbHits: at(6),
+      tlbMisses: at(7),
+      walks: at(0),
+      walkMemRefs: at(1),
+      accessedWrites: at(2),
+      dirtyWrites: at(3),
+      pageFaults: at(4),
+      gpFaults: at(5),
+      tlb: caches.filter((c) => c.kind < 3).map(strip),
+      pwc: caches.filter((c) => c.kind >= 3).map(strip),
+      flushes: {
+        cr3: at(STAT_FLUSH + FLUSH_CR3),
+        cr4: at(STAT_FLUSH + FLUSH_CR4),
+        cr0: at(STAT_FLUSH + FLUSH_CR0),
+        invlpg: at(STAT_FLUSH + 3),
+        invpcid: at(STAT_FLUSH + 4),
+        pageFault: at(STAT_FLUSH + 5),
+      },
+      tlbEntriesInvalidated: at(42),
+      pwcEntriesInvalidated: at(43),
+    };
   }
 
   resetStats(): void {

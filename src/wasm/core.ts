@@ -10,6 +10,15 @@ export interface CoreExports {
   pdptesValid(cr3: bigint): number;
   modeOf(cr0: bigint, cr4: bigint, efer: bigint): number;
   translate(va: bigint, access: number): number;
+  translate2(vaLo: number, vaHi: number, access: number): number;
+  translateBatch(vas: number, accs: number, pas: number, start: number, count: number, access: number): number;
+  syncContext(): void;
+  rederiveAllow(): void;
+  invlpg(va: bigint): void;
+  invpcid(type: number, pcid: number, va: bigint): void;
+  flushFor(cause: number, pcid: number, withGlobal: number): void;
+  tlbDefine(s: number, base: number, sets: number, ways: number, kind: number, sides: number, level: number, lru: number): void;
+  tlbConfigure(tlb: number, pwc: number, split: number): void;
   dumpStart(): void;
   /** dumpStart, also reporting holes (entries that map nothing) as records. */
   dumpStartAll(): void;

@@ -1,0 +1,234 @@
+// Translation caches (SDM Vol. 3A 4.10): TLBs and paging-structure caches (PWC), tagged with
+// the PCID, with the architectural invalidation operations. Both are "structures": sets x ways
+// of 16-byte entries with LRU replacement, differing only in what an entry caches.
+//
+// Entry (16 bytes, also read by JavaScript for the inline hit path; see src/machine/tlb.ts):
+//   w0  tag, low 32 bits.  TLB: 4 KiB page number of the cached unit (va >> 12, of the page
+//       base for a large page).  PWC level l: (va & vaMask) >> shift(l).
+//   w1  bits 12:0 tag high bits; 27:16 PCID; 30 global; 31 valid
+//   w2  frame number (pa >> 12), low 32 bits: of the page (TLB) or of the next table (PWC)
+//   w3  bits 7:0 ALLOW_* (TLB: accesses allowed without a walk under the current registers);
+//       15:8 frame number high bits; 19:16 protection key; 20 R/W; 21 U/S; 22 XD; 23 dirty;
+//       25:24 page size of the translation (0 4 KiB, 1 2/4 MiB, 2 1 GiB)
+//
+// Structure descriptor (32 bytes, up to MAX_STRUCTS):
+//   base, setsMask, ways, kind (KIND_*), sides (SIDE_*), level (1 L1, 2 second level), lru, stat
+
+import { ACC_AC, ACC_FETCH, ACC_USER, ACC_WRITE } from "./x86";
+import { statAdd } from "./state";
+
+export const MAX_STRUCTS: u32 = 12;
+export const KIND_4K: u32 = 0;
+export const KIND_LARGE: u32 = 1; // 2 MiB (4 MiB in 32-bit paging)
+export const KIND_1G: u32 = 2;
+export const KIND_PWC: u32 = 3; //    KIND_PWC + l - 2 for the cache of level-l entries, l = 2..5
+export const SIDE_I: u32 = 1;
+export const SIDE_D: u32 = 2;
+
+export const W1_VALID: u32 = 1 << 31;
+export const W1_GLOBAL: u32 = 1 << 30;
+export const W1_TAGHI: u32 = 0x1FFF;
+export const W3_RW: u32 = 1 << 20;
+export const W3_US: u32 = 1 << 21;
+export const W3_XD: u32 = 1 << 22;
+export const W3_DIRTY: u32 = 1 << 23;
+
+// ALLOW bits: one per access kind (accessIndex()).
+export const ALLOW_KINDS: u32 = 8;
+
+const DESC: usize = 32;
+const desc = memory.data(<i32>(MAX_STRUCTS * <u32>DESC));
+export let structCount: u32 = 0;
+let tick: u32 = 0;
+export let splitLarge: bool = false; // large pages held as 4 KiB slices in the 4 KiB structures
+export let tlbOn: bool = false;
+export let pwcOn: bool = false;
+export let curPcid: u32 = 0;
+/** Page shift of KIND_LARGE in the current mode (21, or 22 for 32-bit paging). */
+export let largeShift: u64 = 21;
+
+// Counters (indexes into the u64 block at ctrlBase + STATS).
+export const STAT_TLB_HITS: usize = 6;
+export const STAT_TLB_MISSES: usize = 7;
+export const STAT_STRUCT: usize = 10; //  hits at 10 + 2i, misses at 11 + 2i
+export const STAT_FLUSH: usize = 34; //   by cause, FLUSH_*
+export const STAT_TLB_INVALIDATED: usize = 42;
+export const STAT_PWC_INVALIDATED: usize = 43;
+export const FLUSH_CR3: u32 = 0;
+export const FLUSH_CR4: u32 = 1;
+export const FLUSH_CR0: u32 = 2;
+export const FLUSH_INVLPG: u32 = 3;
+export const FLUSH_INVPCID: u32 = 4;
+export const FLUSH_FAULT: u32 = 5;
+
+@inline function d(s: u32): usize { return desc + <usize>s * DESC; }
+@inline export function sBase(s: u32): usize { return load<u32>(d(s), 0); }
+@inline export function sSetsMask(s: u32): u32 { return load<u32>(d(s), 4); }
+@inline export function sWays(s: u32): u32 { return load<u32>(d(s), 8); }
+@inline export function sKind(s: u32): u32 { return load<u32>(d(s), 12); }
+@inline export function sSides(s: u32): u32 { return load<u32>(d(s), 16); }
+@inline export function sLevel(s: u32): u32 { return load<u32>(d(s), 20); }
+@inline function sLru(s: u32): usize { return load<u32>(d(s), 24); }
+@inline function sEntries(s: u32): u32 { return (sSetsMask(s) + 1) * sWays(s); }
+
+/** Declares structure number s (called by the facade at create; entries start invalid). */
+export function tlbDefine(s: u32, base: usize, sets: u32, ways: u32, kind: u32, sides: u32, level: u32, lru: usize): void {
+  const p = d(s);
+  store<u32>(p, <u32>base, 0);
+  store<u32>(p, sets - 1, 4);
+  store<u32>(p, ways, 8);
+  store<u32>(p, kind, 12);
+  store<u32>(p, sides, 16);
+  store<u32>(p, level, 20);
+  store<u32>(p, <u32>lru, 24);
+  memory.fill(base, 0, <usize>(sets * ways) * 16);
+  memory.fill(lru, 0, <usize>(sets * ways) * 4);
+  if (s + 1 > structCount) structCount = s + 1;
+}
+
+export function tlbConfigure(tlb: bool, pwc: bool, split: bool): void {
+  tlbOn = tlb;
+  pwcOn = pwc;
+  splitLarge = split;
+}
+
+/** Index 0..7 of an access kind in the ALLOW bits. */
+@inline export function accessIndex(access: u32): u32 {
+  if (access & ACC_USER) return 5 + ((access & ACC_FETCH) ? 2 : (access & ACC_WRITE));
+  if (access & ACC_FETCH) return 2;
+  return ((access & ACC_AC) ? 3 : 0) + (access & ACC_WRITE);
+}
+
+/** The access whose ALLOW bit is i (inverse of accessIndex). */
+@inline export function accessOfIndex(i: u32): u32 {
+  if (i >= 5) return ACC_USER | (i == 7 ? ACC_FETCH : i == 6 ? ACC_WRITE : 0);
+  if (i == 2) return ACC_FETCH;
+  return (i >= 3 ? ACC_AC : 0) | ((i == 1 || i == 4) ? ACC_WRITE : 0);
+}
+
+/** Tag of va in a structure whose unit is 1 << shift bytes (vaMask drops sign extension). */
+@inline export function tagOf(va: u64, kind: u32, shift: u64, vaMask: u64): u64 {
+  if (kind < KIND_PWC) return ((va & vaMask) >> shift) << (shift - 12);
+  return (va & vaMask) >> shift;
+}
+
+@inline function matches(e: usize, tag: u64): bool {
+  const w1 = load<u32>(e, 4);
+  if (load<u32>(e, 0) != <u32>tag) return false;
+  if ((w1 & (W1_VALID | W1_TAGHI)) != (W1_VALID | <u32>(tag >> 32))) return false;
+  return (w1 & W1_GLOBAL) != 0 || ((w1 >> 16) & 0xFFF) == curPcid;
+}
+
+/** Finds the entry for tag in structure s; 0 if none. */
+@inline export function probe(s: u32, set: u32, tag: u64): usize {
+  const ways = sWays(s);
+  let e = sBase(s) + <usize>(set * ways) * 16;
+  for (let w: u32 = 0; w < ways; w++, e += 16) {
+    if (matches(e, tag)) return e;
+  }
+  return 0;
+}
+
+/** Marks an entry most recently used. */
+@inline export function touch(s: u32, e: usize): void {
+  store<u32>(sLru(s) + ((e - sBase(s)) >> 2), ++tick);
+}
+
+/** The entry to (re)fill for tag: the matching one, an invalid one, else the least recently used. */
+export function victim(s: u32, set: u32, tag: u64): usize {
+  const ways = sWays(s);
+  const first = sBase(s) + <usize>(set * ways) * 16;
+  const lru = sLru(s) + <usize>(set * ways) * 4;
+  let best = first;
+  let bestAge: u32 = 0xFFFFFFFF;
+  for (let w: u32 = 0; w < ways; w++) {
+    const e = first + <usize>w * 16;
+    if (matches(e, tag)) return e;
+    if (!(load<u32>(e, 4) & W1_VALID)) { bestAge = 0; best = e; continue; }
+    const age = load<u32>(lru + <usize>w * 4);
+    if (bestAge != 0 && age < bestAge) { bestAge = age; best = e; }
+  }
+  return best;
+}
+
+/** Writes an entry. */
+@inline export function fill(s: u32, e: usize, tag: u64, global: bool, frame: u64, w3: u32): void {
+  store<u32>(e, <u32>tag, 0);
+  store<u32>(e, W1_VALID | (global ? W1_GLOBAL : 0) | (curPcid << 16) | <u32>(tag >> 32), 4);
+  store<u32>(e, <u32>frame, 8);
+  store<u32>(e, w3 | ((<u32>(frame >> 32) & 0xFF) << 8), 12);
+  touch(s, e);
+}
+
+@inline export function entryFrame(e: usize): u64 {
+  return <u64>load<u32>(e, 8) | (<u64>((load<u32>(e, 12) >> 8) & 0xFF) << 32);
+}
+
+export function statStruct(s: u32, hit: bool): void {
+  statAdd(STAT_STRUCT + <usize>s * 2 + (hit ? 0 : 1), 1);
+}
+
+/**
+ * Invalidates entries: TLB entries if tlb, PWC entries if pwc; only those tagged with pcid
+ * (-1: any); globals only if withGlobal. Returns nothing; counts invalidated entries.
+ */
+export function invalidate(tlb: bool, pwc: bool, pcid: i32, withGlobal: bool): void {
+  let nTlb: u64 = 0, nPwc: u64 = 0;
+  for (let s: u32 = 0; s < structCount; s++) {
+    const isPwc = sKind(s) >= KIND_PWC;
+    if (isPwc ? !pwc : !tlb) continue;
+    let e = sBase(s);
+    const n = sEntries(s);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      const w1 = load<u32>(e, 4);
+      if (!(w1 & W1_VALID)) continue;
+      if (pcid >= 0 && ((w1 >> 16) & 0xFFF) != <u32>pcid) continue;
+      if ((w1 & W1_GLOBAL) && !withGlobal) continue;
+      store<u32>(e, 0, 4);
+      if (isPwc) nPwc++; else nTlb++;
+    }
+  }
+  statAdd(STAT_TLB_INVALIDATED, nTlb);
+  statAdd(STAT_PWC_INVALIDATED, nPwc);
+}
+
+/**
+ * Invalidates the TLB entries (any structure, any size, slices included) that translate the page
+ * containing va for the current PCID or globally (INVLPG, INVPCID type 0 with pcid, page faults).
+ */
+export function invalidatePage(va12: u64, pcid: u32, withGlobal: bool): void {
+  let n: u64 = 0;
+  for (let s: u32 = 0; s < structCount; s++) {
+    if (sKind(s) >= KIND_PWC) continue;
+    let e = sBase(s);
+    const count = sEntries(s);
+    for (let i: u32 = 0; i < count; i++, e += 16) {
+      const w1 = load<u32>(e, 4);
+      if (!(w1 & W1_VALID)) continue;
+      const isGlobal = (w1 & W1_GLOBAL) != 0;
+      if (isGlobal ? !withGlobal : ((w1 >> 16) & 0xFFF) != pcid) continue;
+      // The unit this entry translates: its original page size, slices included.
+      const size = (load<u32>(e, 12) >> 24) & 3;
+      const drop: u64 = size == 0 ? 0 : size == 1 ? (largeShift - 12) : 18;
+      const tag = <u64>load<u32>(e, 0) | (<u64>(w1 & W1_TAGHI) << 32);
+      if ((tag >> drop) == (va12 >> drop)) { store<u32>(e, 0, 4); n++; }
+    }
+  }
+  statAdd(STAT_TLB_INVALIDATED, n);
+}
+
+
+@inline export function flushStat(cause: u32): void {
+  statAdd(STAT_FLUSH + <usize>cause, 1);
+}
+
+
+/** Page shift of each structure kind in the current mode, and the linear-address mask. */
+export let vaMask: u64 = 0xFFFFFFFF;
+
+/** Sets what the current mode and CR3 imply for tagging and indexing. */
+export function tlbSetContext(pcid: u32, large: u64, mask: u64): void {
+  curPcid = pcid;
+  largeShift = large;
+  vaMask = mask;
+}
