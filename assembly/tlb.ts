@@ -86,10 +86,34 @@ export function tlbDefine(s: u32, base: usize, sets: u32, ways: u32, kind: u32, 
   if (s + 1 > structCount) structCount = s + 1;
 }
 
+// The first-level 4 KiB structure of each side, probed first on every translation (the hit
+// path): its entries, set mask, ways and structure number; base 0 if the side has none.
+export let primIBase: usize = 0;
+export let primISets: u32 = 0;
+export let primIWays: u32 = 0;
+export let primI: u32 = 0;
+export let primDBase: usize = 0;
+export let primDSets: u32 = 0;
+export let primDWays: u32 = 0;
+export let primD: u32 = 0;
+// Structure number of the cache of level-l entries (l = 2..5), or -1.
+const pwcOf = memory.data(4 * 6);
+@inline export function pwcStruct(level: u32): i32 { return load<i32>(pwcOf + <usize>level * 4); }
+
 export function tlbConfigure(tlb: bool, pwc: bool, split: bool): void {
   tlbOn = tlb;
   pwcOn = pwc;
   splitLarge = split;
+  primIBase = 0;
+  primDBase = 0;
+  for (let l: u32 = 0; l < 6; l++) store<i32>(pwcOf + <usize>l * 4, -1);
+  for (let s = structCount; s-- > 0; ) {
+    const kind = sKind(s);
+    if (kind >= KIND_PWC) { store<i32>(pwcOf + <usize>(kind - KIND_PWC + 2) * 4, s); continue; }
+    if (kind != KIND_4K || sLevel(s) != 1) continue;
+    if (sSides(s) & SIDE_I) { primIBase = sBase(s); primISets = sSetsMask(s); primIWays = sWays(s); primI = s; }
+    if (sSides(s) & SIDE_D) { primDBase = sBase(s); primDSets = sSetsMask(s); primDWays = sWays(s); primD = s; }
+  }
 }
 
 /** Index 0..7 of an access kind in the ALLOW bits. */

@@ -22,7 +22,8 @@ import {
   FLUSH_INVPCID, FLUSH_FAULT, W1_VALID, tlbSetContext, KIND_4K, KIND_LARGE, KIND_PWC, SIDE_D, SIDE_I, STAT_TLB_HITS,
   STAT_TLB_MISSES, W1_GLOBAL, W3_DIRTY, accessIndex, accessOfIndex, entryFrame, fill,
   largeShift, probe, pwcOn, sKind, sLevel, sSetsMask, sSides, statStruct, structCount, tagOf,
-  tlbOn, touch, vaMask, victim, sBase, sWays,
+  tlbOn, touch, vaMask, victim, sBase, sWays, pwcStruct, primIBase, primISets, primIWays, primI,
+  primDBase, primDSets, primDWays, primD, W1_TAGHI,
 } from "./tlb";
 
 // Physical address of each entry the current walk read, and the rights accumulated down to
@@ -152,12 +153,11 @@ export function walk<E>(va: u64, access: u32): u32 {
   // Paging-structure caches: start below the deepest cached entry for va (SDM 4.10.3.2).
   let startLevel = level;
   if (pwcOn && !(access & ACC_PROBE)) {
-    for (let s: u32 = 0; s < structCount; s++) {
-      const kind = sKind(s);
-      if (kind < KIND_PWC) continue;
-      const l = kind - KIND_PWC + 2;
-      if (l > topLevel) continue;
-      const tag = tagOf(va, kind, geoShift(l), vaMask);
+    for (let l: u32 = 2; l <= topLevel; l++) {
+      const si = pwcStruct(l);
+      if (si < 0) continue;
+      const s = <u32>si;
+      const tag = tagOf(va, KIND_PWC, geoShift(l), vaMask);
       const e = probe(s, <u32>tag & sSetsMask(s), tag);
       statStruct(s, e != 0);
       if (e) {
@@ -231,12 +231,11 @@ export function walk<E>(va: u64, access: u32): u32 {
 
 /** Caches a non-leaf entry of level l (its table address and the rights down to it). */
 function pwcFill(va: u64, l: u32, table: u64, rights: u32): void {
-  for (let s: u32 = 0; s < structCount; s++) {
-    if (sKind(s) != KIND_PWC + l - 2) continue;
-    const tag = tagOf(va, sKind(s), geoShift(l), vaMask);
-    const set = <u32>tag & sSetsMask(s);
-    fill(s, victim(s, set, tag), tag, false, table >> 12, rights << 20);
-  }
+  const si = pwcStruct(l);
+  if (si < 0) return;
+  const s = <u32>si;
+  const tag = tagOf(va, KIND_PWC, geoShift(l), vaMask);
+  fill(s, victim(s, <u32>tag & sSetsMask(s), tag), tag, false, table >> 12, rights << 20);
 }
 
 /**
@@ -380,6 +379,18 @@ export function translate(va: u64, access: u32): u32 {
     }
   }
   const probeOnly = (access & ACC_PROBE) != 0;
+  if (!probeOnly && fastHit(va, access)) {
+    const c = ctrlBase;
+    store<u32>(c + RES_STATUS, ST_OK);
+    store<u64>(c + RES_PA, hitPa);
+    store<u32>(c + RES_HIT, 1);
+    const w3 = load<u32>(hitEntry, 12);
+    store<u32>(c + RES_SHIFT, <u32>(((w3 >> 24) & 3) == 0 ? 12 : ((w3 >> 24) & 3) == 1 ? largeShift : 30));
+    store<u32>(c + RES_LEVEL, ((w3 >> 24) & 3) + 1);
+    store<u32>(c + RES_MEMREFS, 0);
+    store<u32>(c + RES_RIGHTS, ((w3 >> 20) & 7) | ((load<u32>(hitEntry, 4) & W1_GLOBAL) ? RIGHT_G : 0));
+    return ST_OK;
+  }
   if (tlbOn && !probeOnly) {
     const e = tlbLookup(va, access);
     if (e) {
@@ -400,15 +411,56 @@ function faultInvalidate(va: u64): void {
   flushStat(FLUSH_FAULT);
   if (tlbOn) invalidatePage((va & vaMask) >> 12, curPcid, true);
   if (!pwcOn) return;
-  for (let s: u32 = 0; s < structCount; s++) {
-    const kind = sKind(s);
-    if (kind < KIND_PWC) continue;
-    const l = kind - KIND_PWC + 2;
-    if (l > topLevel) continue;
-    const tag = tagOf(va, kind, geoShift(l), vaMask);
-    const e = probe(s, <u32>tag & sSetsMask(s), tag);
+  for (let l: u32 = 2; l <= topLevel; l++) {
+    const si = pwcStruct(l);
+    if (si < 0) continue;
+    const tag = tagOf(va, KIND_PWC, geoShift(l), vaMask);
+    const e = probe(<u32>si, <u32>tag & sSetsMask(<u32>si), tag);
     if (e) store<u32>(e, 0, 4);
   }
+}
+
+/** True if va is canonical for the current mode (always in the 32-bit modes) and paging is on. */
+@inline function canonical(va: u64): bool {
+  const m = mode;
+  if (m < MODE_4L) return m != MODE_OFF && (va >> 32) == 0;
+  const s: u64 = m == MODE_5L ? 7 : 16;
+  return <u64>((<i64>(va << s)) >> s) == va;
+}
+
+let hitPa: u64 = 0;
+let hitEntry: usize = 0;
+
+/**
+ * The hit path: probes the first-level 4 KiB structure of the access's side. On a hit sets
+ * hitPa / hitEntry, counts the hit and returns true; anything else goes the general way.
+ */
+@inline function fastHit(va: u64, access: u32): bool {
+  const fetch = (access & ACC_FETCH) != 0;
+  const base = fetch ? primIBase : primDBase;
+  if (!base) return false;
+  const vpn = (va & vaMask) >> 12;
+  const ways = fetch ? primIWays : primDWays;
+  const set = <u32>vpn & (fetch ? primISets : primDSets);
+  let e = base + (<usize>(set * ways) << 4);
+  const lo = <u32>vpn;
+  const hi = W1_VALID | <u32>(vpn >> 32);
+  const allow: u32 = 1 << accessIndex(access);
+  for (let w: u32 = 0; w < ways; w++, e += 16) {
+    if (load<u32>(e) != lo) continue;
+    const w1 = load<u32>(e, 4);
+    if ((w1 & (W1_VALID | W1_TAGHI)) != hi) continue;
+    if (!(w1 & W1_GLOBAL) && ((w1 >> 16) & 0xFFF) != curPcid) continue;
+    if (!(load<u32>(e, 12) & allow)) return false;
+    const s = fetch ? primI : primD;
+    hitPa = (entryFrame(e) << 12) | (va & 0xFFF);
+    hitEntry = e;
+    touch(s, e);
+    statStruct(s, true);
+    statAdd(STAT_TLB_HITS, 1);
+    return true;
+  }
+  return false;
 }
 
 /** translate() with the address as two u32 halves: no BigInt on the JS side. */
@@ -425,7 +477,14 @@ export function translate2(vaLo: u32, vaHi: u32, access: u32): u32 {
 export function translateBatch(vas: usize, accs: usize, pas: usize, start: u32, count: u32, access: u32): u32 {
   for (let i = start; i < count; i++) {
     const a = accs ? <u32>load<u8>(accs + i) : access;
-    if (translate(load<u64>(vas + <usize>i * 8), a) != ST_OK) return i;
+    const va = load<u64>(vas + <usize>i * 8);
+    // Hits skip the result block (the tag drops the sign-extension bits, so only canonical
+    // addresses may take this path).
+    if (canonical(va) && (a & ACC_PROBE) == 0 && fastHit(va, a)) {
+      store<u64>(pas + <usize>i * 8, hitPa);
+      continue;
+    }
+    if (translate(va, a) != ST_OK) return i;
     store<u64>(pas + <usize>i * 8, load<u64>(ctrlBase + RES_PA));
   }
   return count;
