@@ -46,17 +46,18 @@ export interface Controls {
   smap?: boolean;
   pke?: boolean;
   nxe?: boolean;
+  pge?: boolean;
   pkru?: bigint;
 }
 
 /** Control registers (from the SDM's bit positions) that select `mode` with root table `cr3`. */
 export function registersFor(mode: Mode, cr3: bigint, c: Controls = {}): Registers {
   const bit = (on: boolean | undefined, n: number) => (on ? 1n << BigInt(n) : 0n);
-  // CR0: PE(0) ET(4) WP(16) PG(31). CR4: PSE(4) PAE(5) LA57(12) SMEP(20) SMAP(21) PKE(22).
+  // CR0: PE(0) ET(4) WP(16) PG(31). CR4: PSE(4) PAE(5) PGE(7) LA57(12) SMEP(20) SMAP(21) PKE(22).
   // EFER: LME(8) NXE(11).
   const cr0 = 0x80000011n | bit(c.wp, 16);
   const cr4 =
-    bit(c.pse, 4) | bit(mode !== "32-bit", 5) | bit(mode === "5-level", 12) |
+    bit(c.pse, 4) | bit(mode !== "32-bit", 5) | bit(c.pge, 7) | bit(mode === "5-level", 12) |
     bit(c.smep, 20) | bit(c.smap, 21) | bit(c.pke, 22);
   const efer = bit(mode === "4-level" || mode === "5-level", 8) | bit(c.nxe, 11);
   return { cr0, cr3, cr4, efer, pkru: c.pkru ?? 0n };

@@ -2,13 +2,13 @@
 // (Vol. 3A 4.10), with exact counters.
 import { describe, expect, it } from "vitest";
 import { Machine, directMappedTlb, CR4_PCIDE, CR3_NOFLUSH, PF_P, PF_WR, type Translation } from "../src/index.js";
-import { A, D, G, P, RW, Tables, US, type Mode } from "./util/tables.js";
+import { A, D, G, P, PageTables, RW, US, type Controls, type Mode } from "./paging.js";
 
 const MIB = 1 << 20;
 
 async function setup(mode: Mode = "4-level", options: Partial<Parameters<typeof Machine.create>[0]> = {}) {
   const m = await Machine.create({ ramBytes: 16 * MIB, ...options });
-  const t = new Tables(m, mode);
+  const t = new PageTables(m, mode, 0x10_0000n);
   return { m, t };
 }
 
@@ -19,11 +19,16 @@ function ok(r: ReturnType<Machine["translate"]>): Translation {
 
 const VA = 0x7f12_3456_7000n;
 
+/** The registers these tests run with: WP, NXE and PGE on. */
+function regs(t: PageTables, c: Controls = {}) {
+  return t.registers({ wp: true, nxe: true, pge: true, ...c });
+}
+
 describe("TLB", () => {
   it("a second access hits the TLB: no walk, no memory reference", async () => {
     const { m, t } = await setup();
     t.map(VA, 0x40_0000n, P | RW | US);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     m.resetStats();
     const first = ok(m.translate(VA + 0x10n));
     const second = ok(m.translate(VA + 0x20n));
@@ -39,8 +44,8 @@ describe("TLB", () => {
 
   it("keeps a stale translation after the PTE changes until INVLPG", async () => {
     const { m, t } = await setup();
-    const slot = t.map(VA, 0x40_0000n, P | RW | US);
-    m.setRegisters(t.registers());
+    const slot = t.map(VA, 0x40_0000n, P | RW | US)[1]!;
+    m.setRegisters(regs(t));
     expect(ok(m.translate(VA)).pa).toBe(0x40_0000n);
     t.write(slot, 0x50_0000n | P | RW | US);
     expect(ok(m.translate(VA))).toMatchObject({ pa: 0x40_0000n, tlbHit: true });
@@ -57,8 +62,8 @@ describe("TLB", () => {
 
   it("caches a clean page so that the first write walks again and sets D", async () => {
     const { m, t } = await setup();
-    const slot = t.map(VA, 0x40_0000n, P | RW | US);
-    m.setRegisters(t.registers());
+    const slot = t.map(VA, 0x40_0000n, P | RW | US)[1]!;
+    m.setRegisters(regs(t));
     m.resetStats();
     ok(m.translate(VA)); // read: fills a clean entry
     expect(t.read(slot) & D).toBe(0n);
@@ -74,7 +79,7 @@ describe("TLB", () => {
     const { m, t } = await setup();
     t.map(VA, 0x40_0000n, P | RW | US);
     t.map(0xffff_8000_0000_0000n, 0x41_0000n, P | RW | G);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     ok(m.translate(VA));
     ok(m.translate(0xffff_8000_0000_0000n));
     m.resetStats();
@@ -94,9 +99,9 @@ describe("TLB", () => {
   it("tags entries with the PCID: address spaces are isolated and survive switches with bit 63", async () => {
     const { m, t } = await setup();
     t.map(VA, 0x40_0000n, P | RW | US);
-    const other = new Tables(m, "4-level", 0x80_0000n);
+    const other = new PageTables(m, "4-level", 0x80_0000n);
     other.map(VA, 0x60_0000n, P | RW | US);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     expect(m.setRegisters({ cr4: m.registers().cr4 | CR4_PCIDE })).toBeNull();
     m.setRegisters({ cr3: t.root | 1n });
     expect(ok(m.translate(VA)).pa).toBe(0x40_0000n);
@@ -125,7 +130,7 @@ describe("TLB", () => {
     t.map(VA, 0x40_0000n, P | RW | US);
     t.map(VA + 0x1000n, 0x40_1000n, P | RW | US);
     t.map(0xffff_8000_0000_0000n, 0x41_0000n, P | RW | G);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     expect(m.invpcid(1, 1)).toMatchObject({ fault: "gp" }); // PCIDE = 0: only PCID 0
     m.setRegisters({ cr4: m.registers().cr4 | CR4_PCIDE });
     m.setRegisters({ cr3: t.root | 5n });
@@ -150,7 +155,7 @@ describe("TLB", () => {
     for (const tlb of [undefined, directMappedTlb(64)]) {
       const { m, t } = await setup("4-level", { tlb });
       t.map(0x4000_0000n, 0x20_0000n, P | RW | US, 2);
-      m.setRegisters(t.registers());
+      m.setRegisters(regs(t));
       ok(m.translate(0x4000_0000n));
       ok(m.translate(0x4000_5000n));
       expect(ok(m.translate(0x4000_5008n))).toMatchObject({ tlbHit: true, pa: 0x20_5008n, pageSize: 2 * MIB });
@@ -166,7 +171,7 @@ describe("TLB", () => {
       // Page numbers 0x100 and 0x104 share set 0 when there are 4 sets.
       t.map(0x10_0000n, 0x40_0000n, P | RW);
       t.map(0x10_4000n, 0x40_4000n, P | RW);
-      m.setRegisters(t.registers());
+      m.setRegisters(regs(t));
       ok(m.translate(0x10_0000n));
       ok(m.translate(0x10_4000n));
       expect(ok(m.translate(0x10_0000n)).tlbHit).toBe(expected);
@@ -176,7 +181,7 @@ describe("TLB", () => {
   it("re-checks rights on a hit with the current PKRU (WRPKRU does not flush)", async () => {
     const { m, t } = await setup();
     t.map(VA, 0x40_0000n, P | RW | US | (3n << 59n)); // protection key 3
-    m.setRegisters({ ...t.registers({ cr4: 1n << 22n }) });
+    m.setRegisters({ ...regs(t, { pke: true }) });
     expect(ok(m.translate(VA, { user: true })).pa).toBe(0x40_0000n);
     expect(ok(m.translate(VA, { user: true })).tlbHit).toBe(true);
     m.setRegisters({ pkru: 1n << 6n }); // AD for key 3
@@ -186,7 +191,7 @@ describe("TLB", () => {
   it("CR0.WP changes flush: a supervisor write to a read-only page is re-checked", async () => {
     const { m, t } = await setup();
     t.map(VA, 0x40_0000n, P | US | D | A);
-    m.setRegisters(t.registers({}));
+    m.setRegisters(regs(t));
     m.resetStats();
     m.setRegisters({ cr0: m.registers().cr0 & ~(1n << 16n) });
     expect(ok(m.translate(VA, { write: true })).pa).toBe(0x40_0000n);
@@ -199,7 +204,7 @@ describe("TLB", () => {
   it("a TLB of tlb: false walks every time", async () => {
     const { m, t } = await setup("4-level", { tlb: false, pwc: false });
     t.map(VA, 0x40_0000n, P | RW | US);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     for (let i = 0; i < 3; i++) expect(ok(m.translate(VA)).memRefs).toBe(4);
     expect(m.stats()).toMatchObject({ walks: 3, walkMemRefs: 12, tlbHits: 0, tlbMisses: 0, tlb: [], pwc: [] });
   });
@@ -217,7 +222,7 @@ describe("paging-structure caches", () => {
       const { m, t } = await setup(mode, { pwc });
       t.map(va1, 0x40_0000n, P | RW | US);
       t.map(va2, 0x40_1000n, P | RW | US);
-      m.setRegisters(t.registers());
+      m.setRegisters(regs(t));
       m.resetStats();
       expect(ok(m.translate(va1)).memRefs).toBe(levels);
       expect(ok(m.translate(va2))).toMatchObject({ memRefs: pwc === false ? levels : 1, pa: 0x40_1000n });
@@ -229,7 +234,7 @@ describe("paging-structure caches", () => {
     const { m, t } = await setup("5-level");
     const base = 0x00ab_7f12_0000_0000n;
     for (const off of [0n, 1n << 21n, 1n << 30n, 1n << 39n]) t.map(base + off, 0x40_0000n, P | RW | US);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     expect(ok(m.translate(base)).memRefs).toBe(5);
     expect(ok(m.translate(base + (1n << 21n))).memRefs).toBe(2); // same PD: PDPTE cache
     expect(ok(m.translate(base + (1n << 30n))).memRefs).toBe(3); // same PDPT: PML4E cache
@@ -248,7 +253,7 @@ describe("paging-structure caches", () => {
     const { m, t } = await setup();
     t.map(VA, 0x40_0000n, P | RW | US);
     t.map(VA + 0x1000n, 0x40_1000n, P | RW | US);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     ok(m.translate(VA));
     m.setRegisters({ cr3: t.root });
     expect(ok(m.translate(VA + 0x1000n)).memRefs).toBe(4);
@@ -259,7 +264,7 @@ describe("fast paths", () => {
   it("translateBatch equals translate and stops at the first fault", async () => {
     const { m, t } = await setup();
     for (let i = 0n; i < 8n; i++) t.map(VA + i * 0x1000n, 0x40_0000n + i * 0x1000n, P | RW | US);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     const vas = new BigUint64Array(10000);
     for (let i = 0; i < vas.length; i++) vas[i] = VA + BigInt((i * 0x348) % 0x8000);
     const r = m.translateBatch(vas, { user: true });
@@ -274,7 +279,7 @@ describe("fast paths", () => {
   it("batch() buffers take per-address access kinds", async () => {
     const { m, t } = await setup();
     t.map(VA, 0x40_0000n, P | US); // read-only user page
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     const b = m.batch();
     b.vaWords[0] = Number(VA & 0xffffffffn);
     b.vaWords[1] = Number(VA >> 32n);
@@ -289,7 +294,7 @@ describe("fast paths", () => {
   it("the inline JavaScript path hits without calling WebAssembly and agrees with translate", async () => {
     const { m, t } = await setup("4-level", { tlb: directMappedTlb(256) });
     t.map(VA, 0x40_0000n, P | RW | US | D | A);
-    m.setRegisters(t.registers());
+    m.setRegisters(regs(t));
     const tlb = m.inlineTlb();
     const lo = Number(VA & 0xffffffffn) + 0x44, hi = Number(VA >> 32n);
     expect(tlb.translate(lo, hi, 2)).toBe(0x40_0044); // miss: fills
