@@ -40,7 +40,6 @@ const DESC: usize = 32;
 const desc = memory.data(<i32>(MAX_STRUCTS * <u32>DESC));
 export let structCount: u32 = 0;
 let tick: u32 = 0;
-export let splitLarge: bool = false; // large pages held as 4 KiB slices in the 4 KiB structures
 export let tlbOn: bool = false;
 export let pwcOn: bool = false;
 export let curPcid: u32 = 0;
@@ -96,20 +95,30 @@ export let primDBase: usize = 0;
 export let primDSets: u32 = 0;
 export let primDWays: u32 = 0;
 export let primD: u32 = 0;
+// Structure number holding translations of a page-size kind for a side (0 I, 1 D) at a TLB
+// level (1, 2), or -1: at most one each (the facade checks).
+const structFor = memory.data(2 * 2 * 3 * 4);
+@inline export function tlbStruct(sideIdx: u32, level: u32, kind: u32): i32 {
+  return load<i32>(structFor + <usize>((sideIdx * 2 + level - 1) * 3 + kind) * 4);
+}
 // Structure number of the cache of level-l entries (l = 2..5), or -1.
 const pwcOf = memory.data(4 * 6);
 @inline export function pwcStruct(level: u32): i32 { return load<i32>(pwcOf + <usize>level * 4); }
 
-export function tlbConfigure(tlb: bool, pwc: bool, split: bool): void {
+/** Indexes the structures defined so far; tlb / pwc: whether there are any of each. */
+export function tlbConfigure(tlb: bool, pwc: bool): void {
   tlbOn = tlb;
   pwcOn = pwc;
-  splitLarge = split;
   primIBase = 0;
   primDBase = 0;
   for (let l: u32 = 0; l < 6; l++) store<i32>(pwcOf + <usize>l * 4, -1);
+  for (let i: u32 = 0; i < 12; i++) store<i32>(structFor + <usize>i * 4, -1);
   for (let s = structCount; s-- > 0; ) {
     const kind = sKind(s);
     if (kind >= KIND_PWC) { store<i32>(pwcOf + <usize>(kind - KIND_PWC + 2) * 4, s); continue; }
+    for (let side: u32 = 0; side < 2; side++) {
+      if (sSides(s) & (1 << side)) store<i32>(structFor + <usize>((side * 2 + sLevel(s) - 1) * 3 + kind) * 4, s);
+    }
     if (kind != KIND_4K || sLevel(s) != 1) continue;
     if (sSides(s) & SIDE_I) { primIBase = sBase(s); primISets = sSetsMask(s); primIWays = sWays(s); primI = s; }
     if (sSides(s) & SIDE_D) { primDBase = sBase(s); primDSets = sSetsMask(s); primDWays = sWays(s); primD = s; }

@@ -23,7 +23,7 @@ import {
   STAT_TLB_MISSES, W1_GLOBAL, W3_DIRTY, accessIndex, accessOfIndex, entryFrame, fill,
   largeShift, probe, pwcOn, sKind, sLevel, sSetsMask, sSides, statStruct, structCount, tagOf,
   tlbOn, touch, vaMask, victim, sBase, sWays, pwcStruct, primIBase, primISets, primIWays, primI,
-  primDBase, primDSets, primDWays, primD, W1_TAGHI,
+  primDBase, primDSets, primDWays, primD, W1_TAGHI, tlbStruct,
 } from "./tlb";
 
 // Physical address of each entry the current walk read, and the rights accumulated down to
@@ -114,16 +114,42 @@ const walkRights = memory.data(4 * 6);
   return PF_P | pk | accessBits(access);
 }
 
-/** ALLOW bits of a TLB entry: the accesses its cached rights permit without a walk. A write
- * needs the dirty flag already set, so the first write to a clean page walks and sets D. */
-export function allowBits(rights: u32, pk: u32, dirty: bool): u32 {
-  let allow: u32 = 0;
-  for (let i: u32 = 0; i < ALLOW_KINDS; i++) {
-    const access = accessOfIndex(i);
-    if ((access & ACC_WRITE) && !dirty) continue;
-    if (rightsFault(rights, <u64>pk << PTE_PK_SHIFT, access) == 0) allow |= 1 << i;
+// ALLOW bits by cached rights (RIGHT_W | RIGHT_U | RIGHT_XD, plus 8 if dirty), and the data
+// accesses to user pages that each protection key's PKRU bits deny; both follow the registers
+// (refreshed by rederiveAllow()).
+const allowByRights = memory.data(16 * 4);
+const pkDeny = memory.data(16 * 4);
+
+let allowKey: u64 = <u64>-1; // the registers the tables were computed for
+
+/** Recomputes the two tables from rightsFault() under the current registers. */
+function computeAllowTables(): void {
+  allowKey = (<u64>pkru << 8) | (wp ? 1 : 0) | (smep ? 2 : 0) | (smap ? 4 : 0) | (nxe ? 8 : 0) | (pke ? 16 : 0);
+  for (let r: u32 = 0; r < 16; r++) {
+    let allow: u32 = 0;
+    for (let i: u32 = 0; i < ALLOW_KINDS; i++) {
+      const access = accessOfIndex(i);
+      if ((access & ACC_WRITE) && !(r & 8)) continue; // a clean page walks on its first write
+      if (rightsFault(r & 7, 0, access) == 0) allow |= 1 << i;
+    }
+    store<u32>(allowByRights + <usize>r * 4, allow);
   }
-  return allow;
+  for (let k: u32 = 0; k < 16; k++) {
+    let deny: u32 = 0;
+    if (pke) {
+      for (let i: u32 = 0; i < ALLOW_KINDS; i++) {
+        // rightsFault of a user, writable, dirty page with key k: only the key can deny.
+        if (rightsFault(RIGHT_W | RIGHT_U, <u64>k << PTE_PK_SHIFT, accessOfIndex(i)) & PF_PK) deny |= 1 << i;
+      }
+    }
+    store<u32>(pkDeny + <usize>k * 4, deny);
+  }
+}
+
+/** ALLOW bits of a TLB entry: the accesses its cached rights permit without a walk. */
+@inline function allowBits(rights: u32, pk: u32, dirty: bool): u32 {
+  const allow = load<u32>(allowByRights + <usize>((rights & 7) | (dirty ? 8 : 0)) * 4);
+  return (rights & RIGHT_U) ? allow & ~load<u32>(pkDeny + <usize>pk * 4) : allow;
 }
 
 /** Page shift of a structure kind in the current mode. */
@@ -225,7 +251,7 @@ export function walk<E>(va: u64, access: u32): u32 {
     if (l > level && pwcOn) pwcFill(va, l, tableAddr<E>(e), load<u32>(walkRights + <usize>l * 4));
   }
   if (aWrites) statAdd(STAT_A_WRITES, aWrites);
-  if (tlbOn) tlbFill(va, access, entry, level, shift, rights);
+  if (tlbOn) tlbFill(va, access, entry, level, rights);
   return ST_OK;
 }
 
@@ -239,12 +265,12 @@ function pwcFill(va: u64, l: u32, table: u64, rights: u32): void {
 }
 
 /**
- * Caches a translation in every TLB structure of the access's side (instruction fetches: I;
- * data: D), at both levels. A page size with no structure of its own on that side is held as
- * 4 KiB slices in the 4 KiB structure (as spike's fake leaves, and as CPUs fracture pages).
+ * Caches a translation in the TLB structures of the access's side (instruction fetches: I;
+ * data: D), at both levels. A page size with no structure of its own there is held as 4 KiB
+ * slices in the 4 KiB structure (as spike's fake leaves, and as CPUs fracture pages).
  */
-function tlbFill(va: u64, access: u32, leaf: u64, level: u32, shift: u64, rights: u32): void {
-  const side = (access & ACC_FETCH) ? SIDE_I : SIDE_D;
+function tlbFill(va: u64, access: u32, leaf: u64, level: u32, rights: u32): void {
+  const sideIdx: u32 = (access & ACC_FETCH) ? 0 : 1;
   const size: u32 = level - 1; // KIND_4K, KIND_LARGE or KIND_1G
   const global = pge && (rights & RIGHT_G) != 0;
   const pk = pke ? <u32>(leaf >> PTE_PK_SHIFT) & 15 : 0;
@@ -252,81 +278,64 @@ function tlbFill(va: u64, access: u32, leaf: u64, level: u32, shift: u64, rights
   const w3 = allowBits(rights & 7, pk, dirty) | (pk << 16) | ((rights & 7) << 20) | (dirty ? W3_DIRTY : 0) | (size << 24);
   const pa = load<u64>(ctrlBase + RES_PA);
   for (let lvl: u32 = 1; lvl <= 2; lvl++) {
-    // Is there a structure for this page size at this level and side?
-    let native = false;
-    for (let s: u32 = 0; s < structCount; s++) {
-      if (sKind(s) == size && sLevel(s) == lvl && (sSides(s) & side)) { native = true; break; }
-    }
-    const kind = native ? size : KIND_4K;
-    for (let s: u32 = 0; s < structCount; s++) {
-      if (sKind(s) != kind || sLevel(s) != lvl || !(sSides(s) & side)) continue;
-      const sh = kindShift(kind);
-      const tag = tagOf(va, kind, sh, vaMask);
-      const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
-      fill(s, victim(s, set, tag), tag, global, (pa & vaMaskOf(sh)) >> 12, w3);
-    }
+    let kind = size;
+    let si = tlbStruct(sideIdx, lvl, kind);
+    if (si < 0 && kind != KIND_4K) si = tlbStruct(sideIdx, lvl, (kind = KIND_4K));
+    if (si < 0) continue;
+    const s = <u32>si;
+    const sh = kindShift(kind);
+    const tag = tagOf(va, kind, sh, vaMask);
+    const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
+    fill(s, victim(s, set, tag), tag, global, (pa & ~((<u64>1 << sh) - 1)) >> 12, w3);
   }
-  void shift;
 }
 
-/** pa with the offset below a unit of 1 << sh bytes cleared. */
-@inline function vaMaskOf(sh: u64): u64 { return ~((<u64>1 << sh) - 1); }
-
 /**
- * Looks va up in the TLBs of the access's side: L1 structures, then the second level (which
- * refills L1). Returns the entry whose ALLOW bit permits the access, or 0 (a walk is needed:
- * no entry, or one that does not permit this access, such as a first write to a clean page).
+ * Looks va up in the TLBs of the access's side: the first level, then the second (which
+ * refills the first). Returns the entry whose ALLOW bit permits the access, or 0 (a walk is
+ * needed: no entry, or one that does not permit this access, such as a first write to a clean
+ * page). Counts a hit in the structure that answered, or a miss in each one of the level.
  */
 function tlbLookup(va: u64, access: u32): usize {
-  const side = (access & ACC_FETCH) ? SIDE_I : SIDE_D;
+  const sideIdx: u32 = (access & ACC_FETCH) ? 0 : 1;
   const allow: u32 = 1 << accessIndex(access);
   for (let lvl: u32 = 1; lvl <= 2; lvl++) {
-    let found: usize = 0;
-    let foundIn: u32 = 0;
-    for (let s: u32 = 0; s < structCount; s++) {
-      const kind = sKind(s);
-      if (kind >= KIND_PWC || sLevel(s) != lvl || !(sSides(s) & side)) continue;
+    for (let kind: u32 = 0; kind < 3; kind++) {
+      const si = tlbStruct(sideIdx, lvl, kind);
+      if (si < 0) continue;
+      const s = <u32>si;
       const sh = kindShift(kind);
       const tag = tagOf(va, kind, sh, vaMask);
       const e = probe(s, <u32>(tag >> (sh - 12)) & sSetsMask(s), tag);
-      if (e && (load<u32>(e, 12) & allow)) { found = e; foundIn = s; break; }
-      // An entry that does not permit this access is dropped: the walk decides afresh.
+      if (e && (load<u32>(e, 12) & allow)) {
+        touch(s, e);
+        statStruct(s, true);
+        hitStruct = s;
+        if (lvl == 2) refillL1(va, sideIdx, e, kind);
+        return e;
+      }
     }
-    // Count per structure: the one that hit, or a miss in each structure of this level and side.
-    for (let s: u32 = 0; s < structCount; s++) {
-      if (sKind(s) >= KIND_PWC || sLevel(s) != lvl || !(sSides(s) & side)) continue;
-      if (found == 0) statStruct(s, false);
-      else if (s == foundIn) statStruct(s, true);
-    }
-    if (found) {
-      touch(foundIn, found);
-      hitStruct = foundIn;
-      if (lvl == 2) refillL1(va, side, found, foundIn);
-      return found;
+    for (let kind: u32 = 0; kind < 3; kind++) {
+      const si = tlbStruct(sideIdx, lvl, kind);
+      if (si >= 0) statStruct(<u32>si, false);
     }
   }
   return 0;
 }
 
-/** Copies a second-level hit into the first-level structure of the same kind (or 4 KiB). */
-function refillL1(va: u64, side: u32, e: usize, from: u32): void {
-  const kind = sKind(from);
-  let native = false;
-  for (let s: u32 = 0; s < structCount; s++) {
-    if (sKind(s) == kind && sLevel(s) == 1 && (sSides(s) & side)) { native = true; break; }
-  }
-  const k = native ? kind : KIND_4K;
-  const fromSh = kindShift(kind);
-  for (let s: u32 = 0; s < structCount; s++) {
-    if (sKind(s) != k || sLevel(s) != 1 || !(sSides(s) & side)) continue;
-    const sh = kindShift(k);
-    const tag = tagOf(va, k, sh, vaMask);
-    const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
-    // A 4 KiB slice of a larger unit: its frame is the unit's frame plus va's offset in it.
-    const frame = entryFrame(e) + (((va & vaMask) >> 12) & ((<u64>1 << (fromSh - sh)) - 1));
-    const w1 = load<u32>(e, 4);
-    fill(s, victim(s, set, tag), tag, (w1 & W1_GLOBAL) != 0, frame, load<u32>(e, 12) & ~0xFF00);
-  }
+/** Copies a second-level hit into the first level: same kind, or a 4 KiB slice of it. */
+function refillL1(va: u64, sideIdx: u32, e: usize, fromKind: u32): void {
+  let kind = fromKind;
+  let si = tlbStruct(sideIdx, 1, kind);
+  if (si < 0 && kind != KIND_4K) si = tlbStruct(sideIdx, 1, (kind = KIND_4K));
+  if (si < 0) return;
+  const s = <u32>si;
+  const sh = kindShift(kind);
+  const tag = tagOf(va, kind, sh, vaMask);
+  const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
+  // A 4 KiB slice of a larger unit: its frame is the unit's frame plus va's offset in it.
+  const frame = entryFrame(e) + (((va & vaMask) >> 12) & ((<u64>1 << (kindShift(fromKind) - sh)) - 1));
+  fill(s, victim(s, set, tag), tag, (load<u32>(e, 4) & W1_GLOBAL) != 0, frame, load<u32>(e, 12) & ~0xFF00);
 }
 
 let hitStruct: u32 = 0;
@@ -495,6 +504,8 @@ export function syncContext(): void {
   const m = mode;
   const mask: u64 = m == MODE_5L ? bits(56, 0) : m == MODE_4L ? bits(47, 0) : 0xFFFFFFFF;
   tlbSetContext(pcide ? <u32>(cr3 & 0xFFF) : 0, m == MODE_32 ? 22 : 21, mask);
+  const key = (<u64>pkru << 8) | (wp ? 1 : 0) | (smep ? 2 : 0) | (smap ? 4 : 0) | (nxe ? 8 : 0) | (pke ? 16 : 0);
+  if (key != allowKey) computeAllowTables();
 }
 
 /** Recomputes every TLB entry's ALLOW bits from its cached rights under the current registers

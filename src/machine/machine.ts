@@ -218,7 +218,8 @@ export class Machine {
   #access: CoreAccess;
   #structures: StructurePlan[] = [];
   #pcid = 0;
-  #vaMaskHi = 0;
+  /** [current PCID, mask of the high address word's significant bits], for the inline path. */
+  #inlineState = new Int32Array(2);
   #batch: BatchBuffers | undefined;
 
   /** Linear-memory blocks for a machine with ramBytes of RAM and cacheBytes of TLB/PWC. */
@@ -272,7 +273,7 @@ export class Machine {
     caches.structures.forEach((s, i) =>
       exports.tlbDefine(i, base + s.entriesAt, s.sets, s.ways, s.kind, s.sides, s.level, base + s.lruAt),
     );
-    exports.tlbConfigure(caches.tlbOn ? 1 : 0, caches.pwcOn ? 1 : 0, 0);
+    exports.tlbConfigure(caches.tlbOn ? 1 : 0, caches.pwcOn ? 1 : 0);
     const m = new Machine(exports, memory, plan, ramOffset, ramBytes, physAddrBits);
     m.#structures = caches.structures;
     return m;
@@ -365,7 +366,8 @@ export class Machine {
     this.#regs = next;
     this.#pcid = on(next.cr4, CR4_PCIDE) ? Number(next.cr3 & 0xfffn) : 0;
     const mode = this.mode;
-    this.#vaMaskHi = mode === "5-level" ? 0x1ffffff : mode === "4-level" ? 0xffff : 0;
+    this.#inlineState[0] = this.#pcid;
+    this.#inlineState[1] = mode === "5-level" ? 0x1ffffff : mode === "4-level" ? 0xffff : 0;
     this.#invalidateFor(cur, next, v.cr3 !== undefined, noFlush);
     return null;
   }
@@ -553,19 +555,24 @@ export class Machine {
     const core = this.#core;
     const ctrl = this.#ctrl >> 2;
     const self = this;
-    const accessIndex = (a: number) =>
-      a & ACCESS_USER ? 5 + (a & ACCESS_FETCH ? 2 : a & ACCESS_WRITE) : a & ACCESS_FETCH ? 2 : (a & ACCESS_AC ? 3 : 0) + (a & ACCESS_WRITE);
+    const state = this.#inlineState;
+    // ALLOW bit of each access (ACCESS_* bits), as assembly/tlb.ts accessIndex() numbers them.
+    const allowOf = new Int32Array(16);
+    for (let a = 0; a < 16; a++) {
+      const i = a & ACCESS_USER ? 5 + (a & ACCESS_FETCH ? 2 : a & ACCESS_WRITE) : a & ACCESS_FETCH ? 2 : (a & ACCESS_AC ? 3 : 0) + (a & ACCESS_WRITE);
+      allowOf[a] = 1 << i;
+    }
     return {
       hits: 0,
       misses: 0,
       translate(vaLo: number, vaHi: number, access: number): number {
         const st = access & ACCESS_FETCH ? iside : dside;
         if (st) {
-          const hi = vaHi & self.#vaMaskHi;
+          const hi = vaHi & state[1]!;
           const vpnLo = ((vaLo >>> 12) | (hi << 20)) >>> 0;
           const want = (0x80000000 | (hi >>> 12)) | 0;
-          const allow = 1 << accessIndex(access);
-          const pcid = self.#pcid;
+          const allow = allowOf[access & 15]!;
+          const pcid = state[0]!;
           let i = st.word + (vpnLo & st.setsMask) * st.ways * 4;
           for (let w = 0; w < st.ways; w++, i += 4) {
             const w1 = words[i + 1]!;

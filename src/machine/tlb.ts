@@ -121,6 +121,11 @@ export function planCaches(tlb: unknown, pwc: unknown): { structures: StructureP
       if (!(c.pageSize! in KIND)) throw new RangeError(`${name}.pageSize must be "4K", "2M" or "1G", got ${String(c.pageSize)}`);
       if (!(c.side! in SIDES)) throw new RangeError(`${name}.side must be "instruction", "data" or "unified", got ${String(c.side)}`);
       const level = c.level === undefined ? 1 : checkInt(`${name}.level`, c.level, 1, 2);
+      // One structure per page size, side and level: a lookup probes exactly one.
+      const clash = structures.find(
+        (o) => o.kind === KIND[c.pageSize!] && o.level === level && (o.sides & SIDES[c.side!]) !== 0,
+      );
+      if (clash) throw new RangeError(`${name} (${c.name}) holds the same page size, side and level as ${clash.name}`);
       add(c.name, geometry(name, { entries: c.entries, ways: c.ways }), KIND[c.pageSize!], SIDES[c.side!], level);
     });
   }

@@ -18,7 +18,7 @@ export interface CoreExports {
   invpcid(type: number, pcid: number, va: bigint): void;
   flushFor(cause: number, pcid: number, withGlobal: number): void;
   tlbDefine(s: number, base: number, sets: number, ways: number, kind: number, sides: number, level: number, lru: number): void;
-  tlbConfigure(tlb: number, pwc: number, split: number): void;
+  tlbConfigure(tlb: number, pwc: number): void;
   dumpStart(): void;
   /** dumpStart, also reporting holes (entries that map nothing) as records. */
   dumpStartAll(): void;
