@@ -201,6 +201,38 @@ describe("TLB", () => {
     expect(m.stats().flushes.cr0).toBe(2);
   });
 
+  it("MOV to CR4 setting SMEP flushes the PCID's entries; clearing it or toggling SMAP keeps them", async () => {
+    const { m, t } = await setup();
+    t.map(VA, 0x40_0000n, P | RW | US | A | D);
+    m.setRegisters(regs(t));
+    const cr4 = m.registers().cr4;
+    const SMEP = 1n << 20n, SMAP = 1n << 21n;
+    ok(m.translate(VA));
+    m.setRegisters({ cr4: cr4 | SMAP });
+    expect(ok(m.translate(VA, { ac: true })).tlbHit).toBe(true);
+    // ... but the hit is checked with SMAP's rules: without AC a supervisor read now faults.
+    expect(m.translate(VA)).toMatchObject({ fault: "page", errorCode: PF_P });
+    ok(m.translate(VA, { ac: true }));
+    m.setRegisters({ cr4: cr4 | SMAP | SMEP });
+    expect(ok(m.translate(VA, { ac: true })).tlbHit).toBe(false);
+    m.setRegisters({ cr4: cr4 | SMAP });
+    expect(ok(m.translate(VA, { ac: true })).tlbHit).toBe(true);
+    expect(m.stats().flushes.cr4).toBe(1);
+  });
+
+  it("clearing CR0.PG flushes everything, globals included", async () => {
+    const { m, t } = await setup();
+    t.map(0xffff_8000_0000_0000n, 0x41_0000n, P | RW | G);
+    m.setRegisters(regs(t));
+    ok(m.translate(0xffff_8000_0000_0000n));
+    const r = m.registers();
+    // Leave long mode (PG off, LME off), then come back.
+    expect(m.setRegisters({ cr0: r.cr0 & ~(1n << 31n) })).toBeNull();
+    expect(m.setRegisters({ efer: r.efer & ~0x400n & ~0x100n })).toBeNull();
+    expect(m.setRegisters({ efer: r.efer, cr0: r.cr0 })).toBeNull();
+    expect(ok(m.translate(0xffff_8000_0000_0000n)).tlbHit).toBe(false);
+  });
+
   it("a TLB of tlb: false walks every time", async () => {
     const { m, t } = await setup("4-level", { tlb: false, pwc: false });
     t.map(VA, 0x40_0000n, P | RW | US);
