@@ -6,3 +6,11 @@ export {
 } from "./walk";
 export { tlbDefine, tlbConfigure } from "./tlb";
 export { dumpStart, dumpStartAll, dumpNext } from "./dump";
+export {
+  kFramesInit, kClaim, kInjectFailure, kFreeCount, kTablePages, kReserved, kStatBlock, kFrameInfo,
+  kFrameCount, kTake, kFree, kReserve, kRelease,
+} from "./kernel/frames";
+export {
+  kGeoLevel, kGeoInit, kCountBegin, kNeedTables, kNeedFrames, kCountCopy, kCopy, kZap, kProtect,
+  kCountPopulate, kPopulate, kCloneEntries, kSyncEntries,
+} from "./kernel/range";

@@ -13,3 +13,4 @@ export { captureMachine, loadCapture, readCapture } from "./tools/capture.js";
 export type { Capture } from "./tools/capture.js";
 export { LackeyParser, readLackey, KIND_I, KIND_L, KIND_S, KIND_M } from "./tools/lackey.js";
 export type { AccessBlock, LackeyCounts, ReadOptions } from "./tools/lackey.js";
+export * from "./kernel/index.js";

@@ -1,0 +1,1023 @@
+// Kernel: a Linux-like memory manager running "on" a Machine. It builds the kernel's reference
+// tables at boot, gives each process its own tree (pgd_alloc per design), and implements
+// mmap/munmap/mprotect/brk, the page-fault handler, fork (copy_page_range) and exit
+// (zap + free_pgtables). Per-system-call decisions live here; every per-frame and per-entry
+// step runs in a KernelCore (assembly/kernel/ by default), through one range loop.
+
+import { CORE, Machine, type GeneralProtection } from "../machine/machine.js";
+import { checkBool, checkInt, checkOptions, checkU } from "../errors.js";
+import { CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LME, EFER_NXE, EFER_SCE } from "../x86.js";
+import { FI_KERNEL, KG_FOLDED, KG_LARGE, KS, KS_COUNT, SRC_ANON, SRC_NEW, SRC_PHYS, wasmCore, type KernelCore } from "./core.js";
+import { DESIGNS, DESIGN_NAMES, type Design, type DesignName } from "./designs.js";
+import {
+  KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC,
+  PROT_READ, PROT_WRITE,
+} from "./constants.js";
+import { VmaList, type Vma } from "./vma.js";
+
+export interface KernelOptions {
+  design: DesignName;
+  /** Guest RAM in bytes (a whole number of 4 KiB pages, at least 8 MiB). */
+  ramBytes: number;
+  /** Implementation of the per-entry loops: "wasm" (default). */
+  impl?: "wasm" | "ts";
+  physAddrBits?: number;
+  wasm?: WebAssembly.Module | BufferSource;
+}
+
+/** Exact counts of the kernel's work, and the state of physical memory. */
+export interface KernelStats {
+  tablePagesAllocated: number;
+  tablePagesFreed: number;
+  entriesVisited: number;
+  entriesRead: number;
+  entriesWritten: number;
+  entriesCopied: number;
+  levelsVisited: number;
+  framesCopied: number;
+  tlbFlushes: number;
+  pageFaults: number;
+  vmallocFaults: number;
+  vmallocSyncs: number;
+  freeFrames: number;
+  totalFrames: number;
+  /** Page-table pages in use (the kernel's own included in kernel.stats()). */
+  tablePages: number;
+}
+
+const COUNTER_KEYS = [
+  "tablePagesAllocated", "tablePagesFreed", "entriesVisited", "entriesRead", "entriesWritten", "entriesCopied",
+  "levelsVisited", "framesCopied", "tlbFlushes", "pageFaults", "vmallocFaults", "vmallocSyncs",
+] as const;
+type CounterKey = (typeof COUNTER_KEYS)[number];
+type Counters = Record<CounterKey, number>;
+const zeroCounters = (): Counters => Object.fromEntries(COUNTER_KEYS.map((k) => [k, 0])) as Counters;
+/** Core counter index -> public counter. */
+const CORE_KEYS: Array<[number, CounterKey]> = [
+  [KS.tablePagesAllocated, "tablePagesAllocated"], [KS.tablePagesFreed, "tablePagesFreed"],
+  [KS.entriesVisited, "entriesVisited"], [KS.entriesRead, "entriesRead"], [KS.entriesWritten, "entriesWritten"],
+  [KS.entriesCopied, "entriesCopied"], [KS.levelsVisited, "levelsVisited"], [KS.framesCopied, "framesCopied"],
+];
+
+/** Sizes of the areas spawn() creates (bytes; rounded up to pages). */
+export interface SpawnLayout {
+  text?: number;
+  data?: number;
+  /** Initial heap (brk) size. */
+  heap?: number;
+  stack?: number;
+}
+
+export interface MmapArgs {
+  addr?: bigint;
+  length: number | bigint;
+  prot: number;
+  flags: number;
+}
+
+/** What a faulting access was (default: a user read). */
+export interface FaultAccess {
+  write?: boolean;
+  user?: boolean;
+  fetch?: boolean;
+}
+
+export interface MemoryAccessOptions {
+  /** A kernel-mode access (a system call touching the memory), not a user one. */
+  supervisor?: boolean;
+}
+
+/** A leaf entry of a process's tables (a debugger's view: no counters, no A/D changes). */
+export interface PageEntry {
+  entry: bigint;
+  /** 1 = PTE; higher for a large page. */
+  level: number;
+  /** Physical address of the frame (or large page) it maps. */
+  pa: bigint;
+}
+
+/** One area of a process's address space, as /proc/pid/maps would list it. */
+export interface MapEntry {
+  start: bigint;
+  end: bigint;
+  prot: number;
+  shared: boolean;
+  huge: boolean;
+}
+
+// Entry bits (bigint, for templates handed to the core once per call).
+const P = 1n, RW = 2n, US = 4n, PWT = 8n, PCD = 0x10n, A = 0x20n, D = 0x40n, PS = 0x80n, G = 0x100n;
+const SPECIAL = 0x400n; //  bit 10: no struct page behind it (zero page, ioremap)
+const PROTNONE = 0x800n; // bit 11: PROT_NONE page: not present to the CPU, still mapped for the kernel
+const XD = 1n << 63n;
+const PAGE = 4096n;
+const MIB = 1n << 20n;
+const HUGE = 2n * MIB;
+const pageUp = (x: bigint) => (x + PAGE - 1n) & ~(PAGE - 1n);
+const alignUp = (x: bigint, a: bigint) => (x + a - 1n) & ~(a - 1n);
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_POPULATE;
+const LOW_RESERVED_FRAMES = 512; // first 2 MiB: real-mode area and the kernel image
+const STACK_GAP = 128n * MIB; //     mmap_base sits this far below the stack top
+
+interface VmArea {
+  start: bigint;
+  end: bigint; // exclusive, guard page included
+  size: bigint;
+  kind: "vmalloc" | "ioremap";
+}
+
+/** Per-process state shared between the Kernel and its Process handles. */
+class Mm {
+  vmas = new VmaList();
+  counters = zeroCounters();
+  tablePages = 0;
+  exited = false;
+  brkStart = 0n;
+  brk = 0n;
+  mmapBase = 0n;
+  constructor(
+    readonly pid: number,
+    /** pfn of the top table the range loop walks (pgd). */
+    readonly root: number,
+    /** PAE: the PMDs that came with the pgd (index 3 = kernel PMD when unshared). */
+    readonly pmds: number[],
+  ) {}
+}
+
+export class Kernel {
+  readonly machine: Machine;
+  readonly design: Design;
+  readonly totalFrames: number;
+  /** User address space: [0, userTop). */
+  readonly userTop: bigint;
+  readonly vmallocStart: bigint;
+  readonly vmallocEnd: bigint;
+
+  #core: KernelCore;
+  #view: DataView;
+  #counters = zeroCounters();
+  #refRoot: number; //           swapper_pg_dir / init_level4_pgt
+  #cpuPml4 = 0; //               x86_64-3level: the per-CPU PML4
+  #slotPgd = new Map<number, number>(); // x86_64-3level: kernel pgd per PML4 slot
+  #zeroPfn = LOW_RESERVED_FRAMES;
+  #current: Mm | null = null;
+  #procs = new Map<Mm, Process>();
+  #pgdList: Mm[] = [];
+  #nextPid = 1;
+  #vmAreas: VmArea[] = [];
+  #regs: { cr0: bigint; cr4: bigint; efer: bigint };
+
+  private constructor(machine: Machine, design: Design, core: KernelCore) {
+    this.machine = machine;
+    this.design = design;
+    this.#core = core;
+    this.userTop = design.userTop;
+    const ram = machine.ram;
+    this.#view = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
+    this.totalFrames = machine.ramBytes / 4096;
+    core.framesInit(this.totalFrames);
+    for (let pfn = 0; pfn <= LOW_RESERVED_FRAMES; pfn++) core.claim(pfn, FI_KERNEL); // + empty_zero_page
+    const n = design.levels.length;
+    core.geoInit(n, design.entryBytes);
+    design.levels.forEach((l, i) => core.geoLevel(n - i, l.shift, l.bits, l.flags, l.tableBits));
+
+    const lowmem = BigInt(Math.min(machine.ramBytes, Number(design.directMapMax)));
+    if (design.vmallocStart) {
+      this.vmallocStart = design.vmallocStart;
+    } else {
+      // i386: VMALLOC_START = high_memory + VMALLOC_OFFSET (8 MiB), on an 8 MiB boundary.
+      this.vmallocStart = alignUp(design.pageOffset + lowmem + 8n * MIB, 8n * MIB);
+    }
+    this.vmallocEnd = design.vmallocEnd;
+
+    // The reference tables: init_mm's pgd, with the direct map and the kernel text.
+    this.#refRoot = this.#allocTables(1)[0]!;
+    if (design.perCpuPml4) {
+      this.#cpuPml4 = this.#refRoot;
+    }
+    const nx = design.nx ? XD : 0n;
+    const big = BigInt(1 << design.directMapPage);
+    this.#mapKernel(design.pageOffset, alignUp(lowmem, big), 0n, P | RW | A | D | G | nx, SRC_PHYS, this.#levelOfShift(design.directMapPage));
+    if (design.kernelText) {
+      const text = alignUp(BigInt(Math.min(machine.ramBytes, 40 * 1024 * 1024)), HUGE);
+      this.#mapKernel(design.kernelText, text, 0n, P | RW | A | D | G, SRC_PHYS, this.#levelOfShift(21));
+    }
+
+    const hw = design.hardware;
+    const cr0 = CR0_PE | CR0_ET | CR0_WP | CR0_PG;
+    const cr4 = hw === "32-bit" ? CR4_PSE | CR4_PGE : hw === "5-level" ? CR4_PAE | CR4_PGE | CR4_LA57 : CR4_PAE | CR4_PGE;
+    const efer = hw === "32-bit" ? 0n : hw === "pae" ? EFER_NXE : EFER_SCE | EFER_LME | EFER_NXE;
+    this.#regs = { cr0, cr4, efer };
+    this.#loadCr3(BigInt(this.#refRoot) << 12n);
+    this.resetStats();
+  }
+
+  /** Boots a kernel of the given design on a new Machine. */
+  static async create(options: KernelOptions): Promise<Kernel> {
+    const o = checkOptions<KernelOptions>("Kernel.create options", options, ["design", "ramBytes", "impl", "physAddrBits", "wasm"]);
+    if (o.design === undefined) throw new TypeError("Kernel.create: design is required");
+    if (typeof o.design !== "string") throw new TypeError(`design must be a string, got ${typeof o.design}`);
+    if (!DESIGN_NAMES.includes(o.design)) {
+      throw new RangeError(`design must be one of ${DESIGN_NAMES.join(", ")}, got ${JSON.stringify(o.design)}`);
+    }
+    if (o.ramBytes === undefined) throw new TypeError("Kernel.create: ramBytes is required");
+    checkInt("ramBytes", o.ramBytes, 8 * 1024 * 1024, Machine.MAX_RAM_BYTES);
+    const impl = o.impl ?? "wasm";
+    if (impl !== "wasm") throw new RangeError(`impl must be "wasm" (the TypeScript twin is not built yet), got ${JSON.stringify(impl)}`);
+    const machine = await Machine.create({ ramBytes: o.ramBytes, physAddrBits: o.physAddrBits, wasm: o.wasm });
+    return new Kernel(machine, DESIGNS[o.design], wasmCore(machine[CORE]));
+  }
+
+  // ---- physical memory and tables -------------------------------------------------------------
+
+  /** Level number (1 = PTE) whose entries map 2^shift bytes. */
+  #levelOfShift(shift: number): number {
+    const ls = this.design.levels;
+    const i = ls.findIndex((l) => l.shift === shift && l.bits > 0);
+    return ls.length - i;
+  }
+
+  /** Reserves and takes n zeroed table pages (ENOMEM: nothing taken). */
+  #allocTables(n: number): number[] {
+    if (!this.#core.reserve(n)) throw new KernelError("ENOMEM", `no memory for ${n} page-table page(s)`);
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(this.#core.take(true, true));
+    return out;
+  }
+
+  #entry(pfn: number, index: number): bigint {
+    const off = pfn * 4096 + index * this.design.entryBytes;
+    return this.design.entryBytes === 8 ? this.#view.getBigUint64(off, true) : BigInt(this.#view.getUint32(off, true));
+  }
+
+  #setEntry(pfn: number, index: number, value: bigint): void {
+    const off = pfn * 4096 + index * this.design.entryBytes;
+    if (this.design.entryBytes === 8) this.#view.setBigUint64(off, value, true);
+    else this.#view.setUint32(off, Number(value), true);
+  }
+
+  /** Adds the core's counters since the last call to the kernel's and to the process's totals. */
+  #absorb(mm: Mm | null, opts: { faults?: boolean; tablesTo?: Mm } = {}): void {
+    const s = this.#core.stat;
+    for (const [i, key] of CORE_KEYS) {
+      this.#counters[key] += s[i]!;
+      if (mm) mm.counters[key] += s[i]!;
+    }
+    const tables = s[KS.tablePagesAllocated]! - s[KS.tablePagesFreed]!;
+    const owner = opts.tablesTo ?? mm;
+    if (owner) owner.tablePages += tables;
+    if (opts.faults) this.#count(mm, "pageFaults", s[KS.pagesPopulated]!);
+    s.fill(0, 0, KS_COUNT);
+  }
+
+  #count(mm: Mm | null, key: CounterKey, n = 1): void {
+    this.#counters[key] += n;
+    if (mm) mm.counters[key] += n;
+  }
+
+  /** The table whose entries the range loop starts from for a kernel address. */
+  #kernelRoot(va: bigint): number {
+    if (!this.design.perCpuPml4) return this.#refRoot;
+    // 2.4: the common code's pgd for a kernel address is the page behind its PML4 slot.
+    const slot = Number((va >> 39n) & 511n);
+    let pgd = this.#slotPgd.get(slot);
+    if (pgd === undefined) {
+      pgd = this.#allocTables(1)[0]!;
+      this.#slotPgd.set(slot, pgd);
+      this.#setEntry(this.#cpuPml4, slot, (BigInt(pgd) << 12n) | P | RW | A | D);
+      this.#count(null, "entriesWritten");
+    }
+    return pgd;
+  }
+
+  /** Maps [va, va + length) in the reference tables (boot map, vmalloc, ioremap). All or nothing. */
+  #mapKernel(va: bigint, length: bigint, phys: bigint, template: bigint, src: number, leafLevel: number): void {
+    const c = this.#core;
+    const root = this.#kernelRoot(va);
+    c.countBegin();
+    c.countPopulate(root, va, va + length, true, src, leafLevel);
+    if (!c.reserve(c.needTables() + c.needFrames())) {
+      this.#absorb(null);
+      throw new KernelError("ENOMEM", `no memory to map ${hex(length)} bytes at ${hex(va)}`);
+    }
+    c.populate(root, va, va + length, true, src, leafLevel, template, 0n, phys);
+    c.release();
+    this.#absorb(null);
+  }
+
+  // ---- address spaces -----------------------------------------------------------------------
+
+  #loadCr3(cr3: bigint): void {
+    const r: GeneralProtection | null = this.machine.setRegisters({ ...this.#regs, cr3 });
+    if (r) throw new Error(`wasm-mmu: kernel could not load CR3 ${hex(cr3)}: ${r.reason}`);
+  }
+
+  /** Context switch to mm (switch_mm): a CR3 write, which flushes the non-global TLB entries. */
+  #switchTo(mm: Mm | null): void {
+    if (this.#current === mm) return;
+    this.#current = mm;
+    if (this.design.perCpuPml4) {
+      // 2.4: rewrite slot 0 of this CPU's PML4 with the next pgd, then reload CR3.
+      this.#setEntry(this.#cpuPml4, 0, mm ? (BigInt(mm.root) << 12n) | P | RW | US | A | D : 0n);
+      this.#count(mm, "entriesWritten");
+      this.#loadCr3(BigInt(this.#cpuPml4) << 12n);
+    } else {
+      this.#loadCr3(BigInt(mm ? mm.root : this.#refRoot) << 12n);
+    }
+    this.#count(mm, "tlbFlushes");
+  }
+
+  /** A TLB flush the kernel does after changing a process's tables (flush_tlb_range/mm/page). */
+  #flush(mm: Mm): void {
+    this.#count(mm, "tlbFlushes");
+  }
+
+  /** Tables a new pgd comes with (pgd_alloc): the pgd, and PAE's preallocated PMDs. */
+  get #rootTables(): number {
+    return 1 + this.design.paePmds;
+  }
+
+  /** pgd_alloc from the current reservation: a root with the kernel half as the design shares it. */
+  #pgdAlloc(pid: number): Mm {
+    const d = this.design;
+    const c = this.#core;
+    const root = c.take(true, true);
+    const pmds: number[] = [];
+    const perTable = 4096 / d.entryBytes;
+    if (d.paePmds) {
+      for (let i = 0; i < 3; i++) {
+        const pmd = c.take(true, true);
+        pmds.push(pmd);
+        this.#setEntry(root, i, (BigInt(pmd) << 12n) | P);
+      }
+      let written = 3;
+      if (d.paePmds === 4) {
+        // Unshared: this pgd's own kernel PMD, initialised from the reference one.
+        const kpmd = c.take(true, false);
+        pmds.push(kpmd);
+        c.cloneEntries(kpmd, this.#refKernelPmd(), 0, 512);
+        this.#setEntry(root, 3, (BigInt(kpmd) << 12n) | P);
+        written++;
+      } else {
+        c.cloneEntries(root, this.#refRoot, 3, 1); // the one shared kernel PMD
+      }
+      this.#counters.entriesWritten += written;
+    } else if (!d.perCpuPml4) {
+      c.cloneEntries(root, this.#refRoot, d.kernelFirst, perTable - d.kernelFirst);
+    }
+    const mm = new Mm(pid, root, pmds);
+    if (d.pgdList) this.#pgdList.push(mm);
+    return mm;
+  }
+
+  #refKernelPmd(): number {
+    return Number((this.#entry(this.#refRoot, 3) >> 12n) & 0xfffffn);
+  }
+
+  /** pgd_free: the root and the PMDs that came with it. */
+  #pgdFree(mm: Mm): void {
+    for (const pmd of mm.pmds) this.#core.free(pmd);
+    this.#core.free(mm.root);
+    const i = this.#pgdList.indexOf(mm);
+    if (i >= 0) this.#pgdList.splice(i, 1);
+  }
+
+  // ---- processes ------------------------------------------------------------------------------
+
+  /** Creates a process with text, data, heap and stack areas (nothing faulted in yet). */
+  spawn(layout?: SpawnLayout): Process {
+    const l = checkOptions<SpawnLayout>("spawn layout", layout, ["text", "data", "heap", "stack"]);
+    const size = (name: keyof SpawnLayout, dflt: number) =>
+      pageUp(BigInt(l[name] === undefined ? dflt : checkInt(`layout.${name}`, l[name], 0, 1 << 30)));
+    const text = size("text", 256 * 1024);
+    const data = size("data", 64 * 1024);
+    const heap = size("heap", 128 * 1024);
+    const stack = size("stack", 128 * 1024);
+    if (text === 0n || stack === 0n) throw new RangeError("layout.text and layout.stack must be at least one page");
+    const d = this.design;
+    if (!this.#core.reserve(this.#rootTables)) throw new KernelError("ENOMEM", "no memory for a new pgd");
+    const mm = this.#pgdAlloc(this.#nextPid++);
+    this.#core.release();
+    this.#absorb(mm);
+    const rx = PROT_READ | PROT_EXEC;
+    const rw = PROT_READ | PROT_WRITE;
+    const textEnd = d.textBase + text;
+    const dataStart = d.entryBytes === 8 ? alignUp(textEnd, HUGE) : textEnd + PAGE;
+    const stackTop = d.mapWindow < d.userTop ? d.mapWindow + PAGE : d.userTop;
+    const add = (start: bigint, len: bigint, prot: number) => {
+      if (len > 0n) mm.vmas.insert({ start, end: start + len, prot, shared: false, huge: false });
+    };
+    add(d.textBase, text, rx);
+    add(dataStart, data, rw);
+    mm.brkStart = dataStart + data;
+    add(mm.brkStart, heap, rw);
+    mm.brk = mm.brkStart + heap;
+    add(stackTop - stack, stack, rw);
+    mm.mmapBase = stackTop - STACK_GAP;
+    const p = new Process(this, mm);
+    this.#procs.set(mm, p);
+    return p;
+  }
+
+  /** Live processes, by pid. */
+  processes(): Process[] {
+    return [...this.#procs.values()];
+  }
+
+  #live(mm: Mm): void {
+    if (mm.exited) throw new KernelError("ESRCH", `process ${mm.pid} has exited`);
+  }
+
+  /** Page-table bits of a user leaf for this area (the zero page and COW rules are the core's). */
+  #leafBits(v: Vma, dirty: boolean): bigint {
+    const nx = this.design.nx && !(v.prot & PROT_EXEC) ? XD : 0n;
+    if (v.prot === 0) return PROTNONE | US | A | nx;
+    const w = v.prot & PROT_WRITE ? RW | (dirty ? D : 0n) : 0n;
+    return P | US | A | w | nx;
+  }
+
+  /** mprotect's masks: private writable pages stay read-only until a write fault (PAGE_COPY). */
+  #protMasks(v: Vma): [bigint, bigint] {
+    const nx = this.design.nx && !(v.prot & PROT_EXEC) ? XD : 0n;
+    const clear = P | RW | PROTNONE | (this.design.nx ? XD : 0n);
+    if (v.prot === 0) return [clear, PROTNONE | nx];
+    return [clear, P | (v.shared && v.prot & PROT_WRITE ? RW : 0n) | nx];
+  }
+
+  #zeroEntry(v: Vma): bigint {
+    const nx = this.design.nx && !(v.prot & PROT_EXEC) ? XD : 0n;
+    return (BigInt(this.#zeroPfn) << 12n) | P | US | A | SPECIAL | nx;
+  }
+
+  /** Populates pieces of areas (fault work), all or nothing: ENOMEM leaves every table as it was. */
+  #populate(mm: Mm, pieces: Array<[Vma, bigint, bigint]>, write: boolean, src: number, faults: boolean): void {
+    const c = this.#core;
+    c.countBegin();
+    for (const [v, s, e] of pieces) c.countPopulate(mm.root, s, e, write, src, v.huge ? 2 : 1);
+    if (!c.reserve(c.needTables() + c.needFrames())) {
+      this.#absorb(mm);
+      throw new KernelError("ENOMEM", `out of memory populating ${hex(pieces[0]![1])}`);
+    }
+    for (const [v, s, e] of pieces) {
+      c.populate(mm.root, s, e, write, src, v.huge ? 2 : 1, this.#leafBits(v, write || v.shared), this.#zeroEntry(v), 0n);
+    }
+    c.release();
+    this.#absorb(mm, { faults });
+  }
+
+  /** do_page_fault for mm: true if resolved, false for SIGSEGV. */
+  #fault(mm: Mm, va: bigint, write: boolean, user: boolean, fetch: boolean): boolean {
+    this.#count(mm, "pageFaults");
+    if (va >= this.userTop) return !user && this.#vmallocFault(mm, va);
+    const v = mm.vmas.find(va);
+    if (!v) return false;
+    if (write ? !(v.prot & PROT_WRITE) : fetch ? !(v.prot & PROT_EXEC) : v.prot === 0) return false;
+    const page = va & ~(PAGE - 1n);
+    const wasPresent = write && this.#present(mm, page);
+    this.#populate(mm, [[v, page, page + PAGE]], write, SRC_ANON, false);
+    if (wasPresent) this.#flush(mm); // a copy-on-write break replaced a present entry
+    return true;
+  }
+
+  #present(mm: Mm, va: bigint): boolean {
+    this.#switchTo(mm);
+    return !this.machine.translate(va, { probe: true }).fault;
+  }
+
+  /** vmalloc_fault: copy the reference's entry into this process's tables if it lacks it. */
+  #vmallocFault(mm: Mm, va: bigint): boolean {
+    if (va < this.vmallocStart || va >= this.vmallocEnd) return false;
+    const at = this.#syncSlot(mm, va);
+    if (at) this.#core.syncEntries(at[0], at[1], at[2], 1);
+    this.#absorb(mm);
+    if (!this.#present(mm, va)) return false;
+    this.#count(mm, "vmallocFaults");
+    return true;
+  }
+
+  /** Where a process keeps its own copy of kernel entries for va: [its table, reference table, index]. */
+  #syncSlot(mm: Mm, va: bigint): [number, number, number] | undefined {
+    const d = this.design;
+    if (d.vmallocSync === "shared") return undefined;
+    if (d.paePmds === 4) return [mm.pmds[3]!, this.#refKernelPmd(), Number((va >> 21n) & 511n)];
+    const top = d.levels[0]!;
+    return [mm.root, this.#refRoot, Number((va >> BigInt(top.shift)) & BigInt((1 << top.bits) - 1))];
+  }
+
+  /**
+   * vmalloc_sync_all: copies the reference's kernel entries covering the vmalloc area into every
+   * pgd on the pgd list that lacks them. Returns the number of entries copied.
+   */
+  vmallocSyncAll(): number {
+    const d = this.design;
+    if (!d.pgdList) return 0;
+    let copied = 0;
+    for (const mm of this.#pgdList) {
+      const [dst, src, first] = this.#syncSlot(mm, this.vmallocStart)!;
+      const last = this.#syncSlot(mm, this.vmallocEnd - 1n)![2];
+      const n = this.#core.syncEntries(dst, src, first, last - first + 1);
+      this.#absorb(mm);
+      this.#count(mm, "vmallocSyncs", n);
+      copied += n;
+    }
+    return copied;
+  }
+
+  /** Allocates length bytes of kernel virtual memory backed by new frames (vmalloc). */
+  vmalloc(length: number): bigint {
+    checkInt("length", length, 1, 1 << 30);
+    const size = pageUp(BigInt(length));
+    const va = this.#vmArea(size, "vmalloc");
+    const nx = this.design.nx ? XD : 0n;
+    try {
+      this.#mapKernel(va, size, 0n, P | RW | A | D | G | nx, SRC_NEW, 1);
+    } catch (e) {
+      this.#vmAreas.splice(this.#vmAreas.findIndex((a) => a.start === va), 1);
+      throw e;
+    }
+    if (this.design.vmallocSync === "eager") this.vmallocSyncAll();
+    return va;
+  }
+
+  /** Maps physical [pa, pa + length) uncached into the vmalloc area (ioremap). */
+  ioremap(pa: bigint, length: number): bigint {
+    checkU("pa", pa);
+    checkInt("length", length, 1, 1 << 30);
+    const base = pa & ~(PAGE - 1n);
+    const size = pageUp(pa + BigInt(length)) - base;
+    const va = this.#vmArea(size, "ioremap");
+    const nx = this.design.nx ? XD : 0n;
+    try {
+      this.#mapKernel(va, size, base, P | RW | PWT | PCD | A | D | G | SPECIAL | nx, SRC_PHYS, 1);
+    } catch (e) {
+      this.#vmAreas.splice(this.#vmAreas.findIndex((a) => a.start === va), 1);
+      throw e;
+    }
+    if (this.design.vmallocSync === "eager") this.vmallocSyncAll();
+    return va + (pa & (PAGE - 1n));
+  }
+
+  /** Unmaps a vmalloc or ioremap area (vfree / iounmap); its frames go back, its tables stay. */
+  vfree(addr: bigint): void {
+    checkU("addr", addr);
+    const i = this.#vmAreas.findIndex((a) => a.start === (addr & ~(PAGE - 1n)));
+    if (i < 0) throw new KernelError("EINVAL", `no vmalloc or ioremap area at ${hex(addr)}`);
+    const a = this.#vmAreas[i]!;
+    // floor above ceiling: no table is freed (kernel page tables are never torn down).
+    this.#core.zap(this.#kernelRoot(a.start), a.start, a.start + a.size, ~0n, 1n, true);
+    this.#absorb(null);
+    this.#count(null, "tlbFlushes"); // flush_tlb_all
+    this.#vmAreas.splice(i, 1);
+  }
+
+  /** First fit in the vmalloc area, with a guard page after each area. */
+  #vmArea(size: bigint, kind: VmArea["kind"]): bigint {
+    let start = this.vmallocStart;
+    let i = 0;
+    for (; i < this.#vmAreas.length; i++) {
+      const a = this.#vmAreas[i]!;
+      if (start + size + PAGE <= a.start) break;
+      start = a.end;
+    }
+    if (start + size + PAGE > this.vmallocEnd) throw new KernelError("ENOMEM", `vmalloc area has no room for ${hex(size)} bytes`);
+    this.#vmAreas.splice(i, 0, { start, end: start + size + PAGE, size, kind });
+    return start;
+  }
+
+  /** Arms fault injection: the n-th frame allocation from now fails (1 = the next); null disarms. */
+  injectAllocFailure(n: number | null): void {
+    this.#core.injectFailure(n === null ? 0 : checkInt("n", n, 1, 2 ** 31 - 1));
+  }
+
+  stats(): KernelStats {
+    return {
+      ...this.#counters,
+      freeFrames: this.#core.freeCount(),
+      totalFrames: this.totalFrames,
+      tablePages: this.#core.tablePages(),
+    };
+  }
+
+  resetStats(): void {
+    this.#core.stat.fill(0, 0, KS_COUNT);
+    this.#counters = zeroCounters();
+    for (const mm of this.#procs.keys()) mm.counters = zeroCounters();
+  }
+
+  /** Physical address of the reference top-level table (init_mm's pgd; 3-level: the per-CPU PML4). */
+  get referenceRoot(): bigint {
+    return BigInt(this.#refRoot) << 12n;
+  }
+
+  /** Reference count of the frame at pa (0 if free). */
+  frameRefs(pa: bigint): number {
+    const pfn = Number(checkU("pa", pa) >> 12n);
+    if (pfn >= this.totalFrames) throw new RangeError(`pa ${hex(pa)} is past the end of RAM`);
+    return this.#core.frameCount(pfn);
+  }
+
+  // ---- system calls, for Process ----------------------------------------------------------------
+
+  /** @internal */
+  _stats(mm: Mm): KernelStats {
+    return { ...mm.counters, freeFrames: this.#core.freeCount(), totalFrames: this.totalFrames, tablePages: mm.tablePages };
+  }
+
+  /** @internal */
+  _pageEntry(mm: Mm, va: bigint): PageEntry | null {
+    const d = this.design;
+    const v = checkU("va", va);
+    // 2.4: kernel addresses live in the per-CPU PML4's other slots, not in the process's pgd.
+    const kernelPgd = d.perCpuPml4 && v >= this.userTop ? this.#slotPgd.get(Number((v >> 39n) & 511n)) : mm.root;
+    if (kernelPgd === undefined) return null;
+    let table = kernelPgd;
+    for (let i = 0; i < d.levels.length; i++) {
+      const l = d.levels[i]!;
+      if (l.flags & KG_FOLDED) continue;
+      const level = d.levels.length - i;
+      const e = this.#entry(table, Number((v >> BigInt(l.shift)) & BigInt((1 << l.bits) - 1)));
+      if (e === 0n) return null;
+      if (level === 1 || (l.flags & KG_LARGE && e & PS)) return { entry: e, level, pa: e & (d.entryBytes === 8 ? 0xffffffffff000n : 0xfffff000n) };
+      table = Number((e & (d.entryBytes === 8 ? 0xffffffffff000n : 0xfffff000n)) >> 12n);
+    }
+    return null;
+  }
+
+  /** @internal */
+  _maps(mm: Mm): MapEntry[] {
+    this.#live(mm);
+    return mm.vmas.list.map((v) => ({ ...v }));
+  }
+
+  /** @internal */
+  _mmap(mm: Mm, args: MmapArgs): bigint {
+    this.#live(mm);
+    const a = checkOptions<MmapArgs>("mmap args", args, ["addr", "length", "prot", "flags"]);
+    const d = this.design;
+    const prot = checkInt("prot", a.prot, 0, 0x7fffffff);
+    const flags = checkInt("flags", a.flags, 0, 0x7fffffff);
+    const length = typeof a.length === "bigint" ? checkU("length", a.length) : BigInt(checkInt("length", a.length, 0, Number.MAX_SAFE_INTEGER));
+    const hint = a.addr === undefined ? 0n : checkU("addr", a.addr);
+    if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) throw new KernelError("EINVAL", `prot 0x${prot.toString(16)} has unknown bits`);
+    if (flags & ~KNOWN_MAP_FLAGS) throw new KernelError("EINVAL", `flags 0x${flags.toString(16)} has unsupported bits`);
+    const type = flags & (MAP_SHARED | MAP_PRIVATE);
+    if (type !== MAP_SHARED && type !== MAP_PRIVATE) throw new KernelError("EINVAL", "flags must have exactly one of MAP_SHARED and MAP_PRIVATE");
+    if (!(flags & MAP_ANONYMOUS)) throw new KernelError("EINVAL", "only MAP_ANONYMOUS mappings are supported (no files)");
+    if (length === 0n) throw new KernelError("EINVAL", "length is 0");
+    const huge = false; // MAP_HUGETLB: not yet
+    const align = huge ? HUGE : PAGE;
+    const len = alignUp(length, align);
+    if (len > d.userTop) throw new KernelError("ENOMEM", `length ${hex(len)} exceeds the address space`);
+    let addr: bigint;
+    if (flags & MAP_FIXED) {
+      if (hint & (align - 1n)) throw new KernelError("EINVAL", `MAP_FIXED address ${hex(hint)} is not aligned`);
+      if (hint > d.userTop - len) throw new KernelError("ENOMEM", `${hex(hint)} + ${hex(len)} is beyond TASK_SIZE ${hex(d.userTop)}`);
+      addr = hint;
+    } else {
+      addr = this.#unmappedArea(mm, hint, len, align);
+    }
+    const vma: Vma = { start: addr, end: addr + len, prot, shared: type === MAP_SHARED, huge };
+    if (vma.shared) {
+      // Shared anonymous memory is populated here, so that every process mapping it (fork)
+      // maps the same frames: reserve first (all or nothing), then unmap and map.
+      if (!this.#core.reserve(this.#sharedNeed(addr, len))) {
+        throw new KernelError("ENOMEM", `out of memory for a shared mapping of ${hex(len)} bytes`);
+      }
+    }
+    if (flags & MAP_FIXED) this.#unmap(mm, addr, addr + len);
+    mm.vmas.insert(vma);
+    if (vma.shared) {
+      const c = this.#core;
+      c.populate(mm.root, addr, addr + len, true, SRC_NEW, huge ? 2 : 1, this.#leafBits(vma, false), 0n, 0n);
+      c.release();
+      this.#absorb(mm);
+    } else if (flags & MAP_POPULATE && prot) {
+      this.#populate(mm, [[vma, addr, addr + len]], (prot & PROT_WRITE) !== 0, SRC_ANON, true);
+    }
+    return addr;
+  }
+
+  /** An upper bound of the frames a shared populate of [addr, addr + len) takes: pages and tables. */
+  #sharedNeed(addr: bigint, len: bigint): number {
+    let n = Number(len >> 12n);
+    for (const l of this.design.levels.slice(1)) {
+      if (l.flags & 1) continue;
+      const span = 1n << BigInt(l.shift + l.bits);
+      n += Number(((addr + len - 1n) / span) - addr / span) + 1;
+    }
+    return n;
+  }
+
+  /** get_unmapped_area: the hint if free (and valid for the 47-bit window), else top-down from mmap_base. */
+  #unmappedArea(mm: Mm, hint: bigint, len: bigint, align: bigint): bigint {
+    const d = this.design;
+    const window = d.mapWindow;
+    const top = d.userTop;
+    if (hint) {
+      const a = alignUp(hint, align);
+      // mmap_address_hint_valid: below TASK_SIZE, and not straddling the 47-bit window.
+      const valid = a <= top - len && (a + len > window) === (a > window);
+      if (valid && a >= PAGE * 16n && mm.vmas.isFree(a, a + len)) return a;
+    }
+    let high = mm.mmapBase;
+    if (hint > window) high += top - window; // a high hint opens the full address space
+    const low = PAGE * 16n; // mmap_min_addr
+    const found = mm.vmas.topDown(len, low, high, align) ?? mm.vmas.topDown(len, low, window, align);
+    if (found === undefined) throw new KernelError("ENOMEM", `no free range of ${hex(len)} bytes`);
+    return found;
+  }
+
+  /** Removes [start, end) from the address space: zap, free page tables, flush. */
+  #unmap(mm: Mm, start: bigint, end: bigint): void {
+    if (mm.vmas.isFree(start, end)) return;
+    mm.vmas.splitAt(start);
+    mm.vmas.splitAt(end);
+    const floor = mm.vmas.floorBelow(start);
+    const ceiling = mm.vmas.ceilingAbove(end);
+    this.#core.zap(mm.root, start, end, floor, ceiling, true);
+    mm.vmas.remove(start, end);
+    this.#absorb(mm);
+    this.#flush(mm);
+  }
+
+  /** @internal */
+  _munmap(mm: Mm, addr: bigint, length: number | bigint): void {
+    this.#live(mm);
+    const start = checkU("addr", addr);
+    const len = typeof length === "bigint" ? checkU("length", length) : BigInt(checkInt("length", length, 0, Number.MAX_SAFE_INTEGER));
+    if (start & (PAGE - 1n)) throw new KernelError("EINVAL", `addr ${hex(start)} is not page aligned`);
+    if (len === 0n) throw new KernelError("EINVAL", "length is 0");
+    const end = start + pageUp(len);
+    if (end > this.userTop) throw new KernelError("EINVAL", `${hex(start)} + ${hex(len)} is beyond TASK_SIZE`);
+    for (const v of mm.vmas.overlapping(start, end)) {
+      if (v.huge && ((start > v.start && start & (HUGE - 1n)) || (end < v.end && end & (HUGE - 1n)))) {
+        throw new KernelError("EINVAL", `${hex(start)}..${hex(end)} splits a 2 MiB page`);
+      }
+    }
+    this.#unmap(mm, start, end);
+  }
+
+  /** @internal */
+  _mprotect(mm: Mm, addr: bigint, length: number | bigint, prot: number): void {
+    this.#live(mm);
+    const start = checkU("addr", addr);
+    const len = typeof length === "bigint" ? checkU("length", length) : BigInt(checkInt("length", length, 0, Number.MAX_SAFE_INTEGER));
+    checkInt("prot", prot, 0, 0x7fffffff);
+    if (start & (PAGE - 1n)) throw new KernelError("EINVAL", `addr ${hex(start)} is not page aligned`);
+    if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) throw new KernelError("EINVAL", `prot 0x${prot.toString(16)} has unknown bits`);
+    if (len === 0n) return;
+    const end = start + pageUp(len);
+    if (end > this.userTop || !mm.vmas.covers(start, end)) {
+      throw new KernelError("ENOMEM", `${hex(start)}..${hex(end)} is not entirely mapped`);
+    }
+    for (const v of mm.vmas.overlapping(start, end)) {
+      if (v.huge && ((start > v.start && start & (HUGE - 1n)) || (end < v.end && end & (HUGE - 1n)))) {
+        throw new KernelError("EINVAL", `${hex(start)}..${hex(end)} splits a 2 MiB page`);
+      }
+    }
+    mm.vmas.splitAt(start);
+    mm.vmas.splitAt(end);
+    for (const v of mm.vmas.overlapping(start, end)) {
+      v.prot = prot;
+      const [clear, set] = this.#protMasks(v);
+      this.#core.protect(mm.root, v.start, v.end, clear, set);
+    }
+    mm.vmas.mergeAll();
+    this.#absorb(mm);
+    this.#flush(mm);
+  }
+
+  /** @internal */
+  _brk(mm: Mm, addr?: bigint): bigint {
+    this.#live(mm);
+    if (addr === undefined) return mm.brk;
+    const want = checkU("addr", addr);
+    if (want < mm.brkStart) return mm.brk;
+    const oldEnd = pageUp(mm.brk);
+    const newEnd = pageUp(want);
+    if (newEnd > oldEnd) {
+      // Leave a guard page before the next area, as Linux does.
+      if (newEnd + PAGE > this.userTop || !mm.vmas.isFree(oldEnd, newEnd + PAGE)) return mm.brk;
+      mm.vmas.insert({ start: oldEnd, end: newEnd, prot: PROT_READ | PROT_WRITE, shared: false, huge: false });
+    } else if (newEnd < oldEnd) {
+      this.#unmap(mm, newEnd, oldEnd);
+    }
+    mm.brk = want;
+    return mm.brk;
+  }
+
+  /** @internal */
+  _touch(mm: Mm, va: bigint, length: number | bigint, write: boolean): void {
+    this.#live(mm);
+    const v0 = checkU("va", va);
+    const len = typeof length === "bigint" ? checkU("length", length) : BigInt(checkInt("length", length, 0, Number.MAX_SAFE_INTEGER));
+    checkBool("write", write);
+    if (len === 0n) return;
+    const start = v0 & ~(PAGE - 1n);
+    const end = pageUp(v0 + len);
+    if (end > this.userTop || !mm.vmas.covers(start, end)) throw new KernelError("EFAULT", `${hex(v0)}..${hex(v0 + len)} is not mapped`);
+    const pieces: Array<[Vma, bigint, bigint]> = [];
+    for (const v of mm.vmas.overlapping(start, end)) {
+      if (write ? !(v.prot & PROT_WRITE) : v.prot === 0) {
+        throw new KernelError("EFAULT", `${write ? "write" : "read"} to ${hex(v.start)}..${hex(v.end)} is not allowed by its protection`);
+      }
+      const s = v.start > start ? v.start : start;
+      const e = v.end < end ? v.end : end;
+      pieces.push([v, v.huge ? s & ~(HUGE - 1n) : s, v.huge ? alignUp(e, HUGE) : e]);
+    }
+    const hadCow = write && this.#counters.framesCopied;
+    this.#populate(mm, pieces, write, SRC_ANON, true);
+    if (write && this.#counters.framesCopied !== hadCow) this.#flush(mm);
+  }
+
+  /** @internal */
+  _handleFault(mm: Mm, va: bigint, access: FaultAccess | number): boolean {
+    this.#live(mm);
+    const v = checkU("va", va);
+    let write: boolean, user: boolean, fetch: boolean;
+    if (typeof access === "number") {
+      checkInt("access", access, 0, 0xffff);
+      write = (access & 2) !== 0;
+      user = (access & 4) !== 0;
+      fetch = (access & 16) !== 0;
+    } else {
+      const a = checkOptions<FaultAccess>("access", access, ["write", "user", "fetch"]);
+      write = checkBool("access.write", a.write);
+      user = a.user === undefined ? true : checkBool("access.user", a.user);
+      fetch = checkBool("access.fetch", a.fetch);
+    }
+    return this.#fault(mm, v, write, user, fetch);
+  }
+
+  /** Runs one access through the CPU, page by page, taking page faults into the handler. */
+  #access(mm: Mm, va: bigint, length: number, write: Uint8Array | null, supervisor: boolean): Uint8Array {
+    this.#switchTo(mm);
+    const out = write ? write : new Uint8Array(length);
+    const user = !supervisor;
+    let off = 0;
+    let retries = 0;
+    while (off < length) {
+      const cur = va + BigInt(off);
+      const n = Math.min(length - off, 4096 - Number(cur & 0xfffn));
+      const r = write
+        ? this.machine.writeVirtual(cur, write.subarray(off, off + n), { user })
+        : this.machine.readVirtual(cur, n, { user });
+      if (r === null || r instanceof Uint8Array) {
+        if (r) out.set(r, off);
+        off += n;
+        retries = 0;
+        continue;
+      }
+      const what = `${write ? "write" : "read"} at ${hex(cur)}`;
+      if (r.fault === "gp" || retries++ > 2) throw new KernelError("EFAULT", `${what}: ${r.fault === "gp" ? r.reason : "fault not resolved"}`);
+      if (!this.#fault(mm, r.address, write !== null, user, false)) throw new KernelError("EFAULT", `${what}: no mapping allows it (SIGSEGV)`);
+      this.#switchTo(mm);
+    }
+    return out;
+  }
+
+  /** @internal */
+  _read(mm: Mm, va: bigint, length: number, opts?: MemoryAccessOptions): Uint8Array {
+    this.#live(mm);
+    const v = checkU("va", va);
+    checkInt("length", length, 0, 1 << 30);
+    const o = checkOptions<MemoryAccessOptions>("options", opts, ["supervisor"]);
+    return this.#access(mm, v, length, null, checkBool("options.supervisor", o.supervisor));
+  }
+
+  /** @internal */
+  _write(mm: Mm, va: bigint, bytes: Uint8Array, opts?: MemoryAccessOptions): void {
+    this.#live(mm);
+    const v = checkU("va", va);
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`bytes must be a Uint8Array, got ${typeof bytes}`);
+    const o = checkOptions<MemoryAccessOptions>("options", opts, ["supervisor"]);
+    this.#access(mm, v, bytes.length, bytes, checkBool("options.supervisor", o.supervisor));
+  }
+
+  /** @internal */
+  _fork(mm: Mm): Process {
+    this.#live(mm);
+    const c = this.#core;
+    const vmas = mm.vmas.list;
+    c.countBegin();
+    for (const v of vmas) c.countCopy(mm.root, v.start, v.end);
+    if (!c.reserve(c.needTables() + this.#rootTables)) {
+      this.#absorb(mm);
+      throw new KernelError("ENOMEM", `out of memory forking process ${mm.pid}`);
+    }
+    const child = this.#pgdAlloc(this.#nextPid++);
+    for (const v of vmas) c.copy(mm.root, child.root, v.start, v.end, !v.shared, v.shared);
+    c.release();
+    this.#absorb(mm, { tablesTo: child });
+    this.#flush(mm); // the parent's writable entries became read-only
+    child.vmas = mm.vmas.clone();
+    child.brkStart = mm.brkStart;
+    child.brk = mm.brk;
+    child.mmapBase = mm.mmapBase;
+    const p = new Process(this, child);
+    this.#procs.set(child, p);
+    return p;
+  }
+
+  /** @internal */
+  _exit(mm: Mm): void {
+    this.#live(mm);
+    if (this.#current === mm) this.#switchTo(null);
+    // exit_mmap: one pass drops every frame and frees every table below the root.
+    this.#core.zap(mm.root, 0n, this.userTop, 0n, 0n, false);
+    this.#pgdFree(mm);
+    this.#absorb(mm);
+    this.#flush(mm);
+    mm.exited = true;
+    mm.vmas = new VmaList();
+    this.#procs.delete(mm);
+  }
+}
+
+/** A process: an address space on the Kernel's Machine. Its methods are its system calls. */
+export class Process {
+  readonly #kernel: Kernel;
+  readonly #mm: Mm;
+
+  /** @internal */
+  constructor(kernel: Kernel, mm: Mm) {
+    this.#kernel = kernel;
+    this.#mm = mm;
+  }
+
+  get pid(): number {
+    return this.#mm.pid;
+  }
+
+  get exited(): boolean {
+    return this.#mm.exited;
+  }
+
+  /** Physical address of this process's top-level table (its pgd). */
+  get pgd(): bigint {
+    return BigInt(this.#mm.root) << 12n;
+  }
+
+  /** Current program break. */
+  get brkValue(): bigint {
+    return this.#mm.brk;
+  }
+
+  mmap(args: MmapArgs): bigint {
+    return this.#kernel._mmap(this.#mm, args);
+  }
+
+  munmap(addr: bigint, length: number | bigint): void {
+    this.#kernel._munmap(this.#mm, addr, length);
+  }
+
+  mprotect(addr: bigint, length: number | bigint, prot: number): void {
+    this.#kernel._mprotect(this.#mm, addr, length, prot);
+  }
+
+  /** Sets the program break (if possible) and returns it; without an argument, returns it. */
+  brk(addr?: bigint): bigint {
+    return this.#kernel._brk(this.#mm, addr);
+  }
+
+  read(va: bigint, length: number, opts?: MemoryAccessOptions): Uint8Array {
+    return this.#kernel._read(this.#mm, va, length, opts);
+  }
+
+  write(va: bigint, bytes: Uint8Array, opts?: MemoryAccessOptions): void {
+    this.#kernel._write(this.#mm, va, bytes, opts);
+  }
+
+  /** Faults in every page of [va, va + length) as reads or writes would, in one pass (all or nothing). */
+  touch(va: bigint, length: number | bigint, write: boolean): void {
+    this.#kernel._touch(this.#mm, va, length, write);
+  }
+
+  fork(): Process {
+    return this.#kernel._fork(this.#mm);
+  }
+
+  exit(): void {
+    this.#kernel._exit(this.#mm);
+  }
+
+  /** The page-fault handler for an access at va: true if resolved, false = SIGSEGV. */
+  handleFault(va: bigint, access: FaultAccess | number = {}): boolean {
+    return this.#kernel._handleFault(this.#mm, va, access);
+  }
+
+  /** The leaf entry mapping va in this process's tables, or null (not mapped). */
+  pageEntry(va: bigint): PageEntry | null {
+    return this.#kernel._pageEntry(this.#mm, va);
+  }
+
+  /** The areas of the address space, in order. */
+  maps(): MapEntry[] {
+    return this.#kernel._maps(this.#mm);
+  }
+
+  stats(): KernelStats {
+    return this.#kernel._stats(this.#mm);
+  }
+}
