@@ -149,6 +149,28 @@ describe.each(DESIGN_NAMES)("%s", (design: DesignName) => {
     expect(p.brk(b0 - 4096n)).toBe(b0);
   });
 
+  it("flushes the TLB where Linux does: no stale writable or present entry survives fork, COW, mprotect, munmap", async () => {
+    const k = await boot();
+    const p = k.spawn();
+    const a = anon(p, 2 * 4096);
+    p.write(a, bytes(1));
+    p.write(a, bytes(1)); // a TLB hit: the TLB holds a writable translation
+    expect(k.machine.stats().tlbHits).toBeGreaterThan(0);
+    const c = p.fork();
+    p.write(a, bytes(2)); // must fault (copy-on-write), not write the shared frame
+    expect(c.read(a, 1)).toEqual(bytes(1));
+    expect(p.read(a, 1)).toEqual(bytes(2));
+    c.write(a + 4096n, bytes(3)); // zero page -> own page while cached read-only
+    p.read(a + 4096n, 1);
+    p.write(a + 4096n, bytes(4));
+    expect(c.read(a + 4096n, 1)).toEqual(bytes(3));
+    p.mprotect(a, 4096, PROT_READ);
+    expect(() => p.write(a, bytes(5))).toThrow(/EFAULT/);
+    p.munmap(a, 2 * 4096);
+    expect(() => p.read(a + 4096n, 1)).toThrow(/EFAULT/);
+    expect(k.machine.stats().flushes.invlpg).toBeGreaterThan(0);
+  });
+
   it("counts fork and exit work exactly and deterministically", async () => {
     const run = async () => {
       const k = await boot();

@@ -46,8 +46,9 @@ export const KS_WRITTEN: i32 = 4;
 export const KS_COPIED: i32 = 5;
 export const KS_LEVELS: i32 = 6;
 export const KS_FRAMES_COPIED: i32 = 7;
-export const KS_FAULTS: i32 = 8; // pages a populate resolved (each one page fault's work)
-export const KS_COUNT: i32 = 9;
+export const KS_FAULTS: i32 = 8; //   pages a populate resolved (each one page fault's work)
+export const KS_REPLACED: i32 = 9; // present entries a populate replaced (the TLB may hold them)
+export const KS_COUNT: i32 = 10;
 
 @inline export function kadd(i: i32, n: u64): void {
   const p = kstat + <usize>i * 8;

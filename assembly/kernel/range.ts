@@ -9,7 +9,7 @@
 import { ramBase, ramSize } from "../state";
 import { PTE_A, PTE_D, PTE_PS, PTE_RW, PTE_SW_SPECIAL } from "../x86";
 import {
-  FI_TABLE, KS_COPIED, KS_FAULTS, KS_FRAMES_COPIED, KS_LEVELS, KS_READ, KS_VISITED, KS_WRITTEN,
+  FI_TABLE, KS_COPIED, KS_FAULTS, KS_FRAMES_COPIED, KS_LEVELS, KS_READ, KS_REPLACED, KS_VISITED, KS_WRITTEN,
   PAGE_SIZE, frameAddr, frameCount, freeTable, kadd, meta, nFrames, putFrame, take,
 } from "./frames";
 
@@ -84,6 +84,7 @@ let copiedN: u64 = 0;
 let levelsN: u64 = 0;
 let framesCopiedN: u64 = 0;
 let faultsN: u64 = 0;
+let replacedN: u64 = 0;
 
 function flushCounts(): void {
   kadd(KS_VISITED, visited);
@@ -93,7 +94,8 @@ function flushCounts(): void {
   kadd(KS_LEVELS, levelsN);
   kadd(KS_FRAMES_COPIED, framesCopiedN);
   kadd(KS_FAULTS, faultsN);
-  visited = 0; readN = 0; writtenN = 0; copiedN = 0; levelsN = 0; framesCopiedN = 0; faultsN = 0;
+  kadd(KS_REPLACED, replacedN);
+  visited = 0; readN = 0; writtenN = 0; copiedN = 0; levelsN = 0; framesCopiedN = 0; faultsN = 0; replacedN = 0;
 }
 
 /** Physical address bits of an entry (table or 4 KiB frame). */
@@ -280,6 +282,7 @@ function populatePtes<E>(p: usize, n: usize): void {
       store<E>(p, <E>ne);
       writtenN++;
       faultsN++;
+      if (e) replacedN++;
     }
     physCursor += PAGE_SIZE;
     p += sizeof<E>();

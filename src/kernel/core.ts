@@ -42,8 +42,9 @@ export const KS = {
   levelsVisited: 6,
   framesCopied: 7,
   pagesPopulated: 8,
+  entriesReplaced: 9,
 } as const;
-export const KS_COUNT = 9;
+export const KS_COUNT = 10;
 
 export interface KernelCore {
   /** Counters of the calls since the Kernel last zeroed them (indices KS). */

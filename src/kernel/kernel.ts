@@ -5,6 +5,7 @@
 // step runs in a KernelCore (assembly/kernel/ by default), through one range loop.
 
 import { CORE, Machine, type GeneralProtection } from "../machine/machine.js";
+import type { PwcConfig, TlbConfig } from "../machine/tlb.js";
 import { checkBool, checkInt, checkOptions, checkU } from "../errors.js";
 import { CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LME, EFER_NXE, EFER_SCE } from "../x86.js";
 import { FI_KERNEL, KG_FOLDED, KG_LARGE, KS, KS_COUNT, SRC_ANON, SRC_NEW, SRC_PHYS, wasmCore, type KernelCore } from "./core.js";
@@ -23,6 +24,9 @@ export interface KernelOptions {
   impl?: "wasm" | "ts";
   physAddrBits?: number;
   wasm?: WebAssembly.Module | BufferSource;
+  /** The Machine's TLB and paging-structure caches (Machine.create's options). */
+  tlb?: TlbConfig | false;
+  pwc?: PwcConfig | false;
 }
 
 /** Exact counts of the kernel's work, and the state of physical memory. */
@@ -215,7 +219,7 @@ export class Kernel {
 
   /** Boots a kernel of the given design on a new Machine. */
   static async create(options: KernelOptions): Promise<Kernel> {
-    const o = checkOptions<KernelOptions>("Kernel.create options", options, ["design", "ramBytes", "impl", "physAddrBits", "wasm"]);
+    const o = checkOptions<KernelOptions>("Kernel.create options", options, ["design", "ramBytes", "impl", "physAddrBits", "wasm", "tlb", "pwc"]);
     if (o.design === undefined) throw new TypeError("Kernel.create: design is required");
     if (typeof o.design !== "string") throw new TypeError(`design must be a string, got ${typeof o.design}`);
     if (!DESIGN_NAMES.includes(o.design)) {
@@ -225,7 +229,7 @@ export class Kernel {
     checkInt("ramBytes", o.ramBytes, 8 * 1024 * 1024, Machine.MAX_RAM_BYTES);
     const impl = o.impl ?? "wasm";
     if (impl !== "wasm") throw new RangeError(`impl must be "wasm" (the TypeScript twin is not built yet), got ${JSON.stringify(impl)}`);
-    const machine = await Machine.create({ ramBytes: o.ramBytes, physAddrBits: o.physAddrBits, wasm: o.wasm });
+    const machine = await Machine.create({ ramBytes: o.ramBytes, physAddrBits: o.physAddrBits, wasm: o.wasm, tlb: o.tlb, pwc: o.pwc });
     return new Kernel(machine, DESIGNS[o.design], wasmCore(machine[CORE]));
   }
 
@@ -328,9 +332,31 @@ export class Kernel {
     this.#count(mm, "tlbFlushes");
   }
 
-  /** A TLB flush the kernel does after changing a process's tables (flush_tlb_range/mm/page). */
-  #flush(mm: Mm): void {
+  /**
+   * flush_tlb_range / flush_tlb_page / flush_tlb_mm after the kernel changed mm's tables: counted
+   * always; done on the CPU only if mm is loaded there (without PCIDs a CR3 switch has already
+   * flushed every other address space). Like Linux, a range of more than 32 pages is one full
+   * flush (a CR3 reload) rather than an INVLPG per page.
+   */
+  #flush(mm: Mm, start = 0n, end = 0n): void {
     this.#count(mm, "tlbFlushes");
+    if (this.#current !== mm) return;
+    const pages = (end - start) >> 12n;
+    if (end > start && pages <= 32n) {
+      for (let va = start; va < end; va += PAGE) this.machine.invlpg(va);
+    } else {
+      this.#reloadCr3();
+    }
+  }
+
+  /** flush_tlb_all: every TLB and paging-structure-cache entry, global ones included. */
+  #flushAll(mm: Mm | null): void {
+    this.#count(mm, "tlbFlushes");
+    this.machine.invpcid(2, 0);
+  }
+
+  #reloadCr3(): void {
+    this.#loadCr3(this.machine.registers().cr3);
   }
 
   /** Tables a new pgd comes with (pgd_alloc): the pgd, and PAE's preallocated PMDs. */
@@ -450,8 +476,11 @@ export class Kernel {
     return (BigInt(this.#zeroPfn) << 12n) | P | US | A | SPECIAL | nx;
   }
 
-  /** Populates pieces of areas (fault work), all or nothing: ENOMEM leaves every table as it was. */
-  #populate(mm: Mm, pieces: Array<[Vma, bigint, bigint]>, write: boolean, src: number, faults: boolean): void {
+  /**
+   * Populates pieces of areas (fault work), all or nothing: ENOMEM leaves every table as it was.
+   * Returns how many present entries it replaced (which the TLB may still hold).
+   */
+  #populate(mm: Mm, pieces: Array<[Vma, bigint, bigint]>, write: boolean, src: number, faults: boolean): number {
     const c = this.#core;
     c.countBegin();
     for (const [v, s, e] of pieces) c.countPopulate(mm.root, s, e, write, src, v.huge ? 2 : 1);
@@ -463,7 +492,9 @@ export class Kernel {
       c.populate(mm.root, s, e, write, src, v.huge ? 2 : 1, this.#leafBits(v, write || v.shared), this.#zeroEntry(v), 0n);
     }
     c.release();
+    const replaced = c.stat[KS.entriesReplaced]!;
     this.#absorb(mm, { faults });
+    return replaced;
   }
 
   /** do_page_fault for mm: true if resolved, false for SIGSEGV. */
@@ -474,9 +505,8 @@ export class Kernel {
     if (!v) return false;
     if (write ? !(v.prot & PROT_WRITE) : fetch ? !(v.prot & PROT_EXEC) : v.prot === 0) return false;
     const page = va & ~(PAGE - 1n);
-    const wasPresent = write && this.#present(mm, page);
-    this.#populate(mm, [[v, page, page + PAGE]], write, SRC_ANON, false);
-    if (wasPresent) this.#flush(mm); // a copy-on-write break replaced a present entry
+    // A write to the zero page or a copy-on-write break replaced a present entry: flush it.
+    if (this.#populate(mm, [[v, page, page + PAGE]], write, SRC_ANON, false)) this.#flush(mm, page, page + PAGE);
     return true;
   }
 
@@ -491,6 +521,7 @@ export class Kernel {
     const at = this.#syncSlot(mm, va);
     if (at) this.#core.syncEntries(at[0], at[1], at[2], 1);
     this.#absorb(mm);
+    this.#flushAll(mm); // 2.6.11's vmalloc_fault ends with __flush_tlb_all
     if (!this.#present(mm, va)) return false;
     this.#count(mm, "vmallocFaults");
     return true;
@@ -567,7 +598,7 @@ export class Kernel {
     // floor above ceiling: no table is freed (kernel page tables are never torn down).
     this.#core.zap(this.#kernelRoot(a.start), a.start, a.start + a.size, ~0n, 1n, true);
     this.#absorb(null);
-    this.#count(null, "tlbFlushes"); // flush_tlb_all
+    this.#flushAll(null); // kernel mappings are global: flush_tlb_all
     this.#vmAreas.splice(i, 1);
   }
 
@@ -738,7 +769,7 @@ export class Kernel {
     this.#core.zap(mm.root, start, end, floor, ceiling, true);
     mm.vmas.remove(start, end);
     this.#absorb(mm);
-    this.#flush(mm);
+    this.#flush(mm, start, end);
   }
 
   /** @internal */
@@ -785,7 +816,7 @@ export class Kernel {
     }
     mm.vmas.mergeAll();
     this.#absorb(mm);
-    this.#flush(mm);
+    this.#flush(mm, start, end);
   }
 
   /** @internal */
@@ -826,9 +857,8 @@ export class Kernel {
       const e = v.end < end ? v.end : end;
       pieces.push([v, v.huge ? s & ~(HUGE - 1n) : s, v.huge ? alignUp(e, HUGE) : e]);
     }
-    const hadCow = write && this.#counters.framesCopied;
-    this.#populate(mm, pieces, write, SRC_ANON, true);
-    if (write && this.#counters.framesCopied !== hadCow) this.#flush(mm);
+    // Write faults may replace present read-only entries (zero page, copy-on-write).
+    if (this.#populate(mm, pieces, write, SRC_ANON, true)) this.#flush(mm, start, end);
   }
 
   /** @internal */
@@ -910,7 +940,7 @@ export class Kernel {
     for (const v of vmas) c.copy(mm.root, child.root, v.start, v.end, !v.shared, v.shared);
     c.release();
     this.#absorb(mm, { tablesTo: child });
-    this.#flush(mm); // the parent's writable entries became read-only
+    this.#flush(mm); // flush_tlb_mm: the parent's writable entries became read-only
     child.vmas = mm.vmas.clone();
     child.brkStart = mm.brkStart;
     child.brk = mm.brk;
@@ -928,7 +958,7 @@ export class Kernel {
     this.#core.zap(mm.root, 0n, this.userTop, 0n, 0n, false);
     this.#pgdFree(mm);
     this.#absorb(mm);
-    this.#flush(mm);
+    this.#count(mm, "tlbFlushes"); // tlb_finish_mmu (the CPU already switched away above)
     mm.exited = true;
     mm.vmas = new VmaList();
     this.#procs.delete(mm);
