@@ -18,7 +18,7 @@ import {
   ramSize, root, smap, smep, statAdd, topLevel, wp, pge, pcide, cr3,
 } from "./state";
 import {
-  ALLOW_KINDS, KIND_1G, curPcid, invalidatePage, invalidate, flushStat, FLUSH_INVLPG,
+  ALLOW_KINDS, KIND_1G, curPcid, STAT_STRUCT, invalidatePage, invalidate, flushStat, FLUSH_INVLPG,
   FLUSH_INVPCID, FLUSH_FAULT, W1_VALID, tlbSetContext, KIND_4K, KIND_LARGE, KIND_PWC, SIDE_D, SIDE_I, STAT_TLB_HITS,
   STAT_TLB_MISSES, W1_GLOBAL, W3_DIRTY, accessIndex, accessOfIndex, entryFrame, fill,
   largeShift, probe, pwcOn, sKind, sLevel, sSetsMask, sSides, statStruct, structCount, tagOf,
@@ -70,12 +70,48 @@ const walkRights = memory.data(4 * 6);
   return ec;
 }
 
-@inline function pageFault(errorCode: u32, level: u32, memRefs: u32, access: u32): u32 {
+// The last translation's outcome, in globals; writeResult() copies it to the control block for
+// the facade (batches read rPa only).
+let rStatus: u32 = 0;
+let rError: u32 = 0;
+let rPa: u64 = 0;
+let rLeaf: u64 = 0; //      the leaf entry a walk read (0 when a TLB entry answered)
+let rShift: u32 = 0;
+let rLevel: u32 = 0;
+let rMemRefs: u32 = 0;
+let rRights: u32 = 0;
+let rHitEntry: usize = 0; // the TLB entry that answered, or 0
+
+/** Copies the last outcome to the control block (RES_*). */
+function writeResult(): void {
   const c = ctrlBase;
-  store<u32>(c + RES_STATUS, ST_PF);
-  store<u32>(c + RES_ERROR, errorCode);
-  store<u32>(c + RES_LEVEL, level);
-  store<u32>(c + RES_MEMREFS, memRefs);
+  if (rHitEntry) {
+    // Everything but the address comes from the TLB entry that answered.
+    const w3 = load<u32>(rHitEntry, 12);
+    const size = (w3 >> 24) & 3;
+    rShift = size == 0 ? 12 : size == 1 ? <u32>largeShift : 30;
+    rLevel = size + 1;
+    rRights = ((w3 >> 20) & 7) | ((load<u32>(rHitEntry, 4) & W1_GLOBAL) ? RIGHT_G : 0);
+    rLeaf = 0;
+    rMemRefs = 0;
+  }
+  store<u32>(c + RES_STATUS, rStatus);
+  store<u32>(c + RES_ERROR, rError);
+  store<u64>(c + RES_PA, rPa);
+  store<u64>(c + RES_LEAF, rLeaf);
+  store<u32>(c + RES_SHIFT, rShift);
+  store<u32>(c + RES_LEVEL, rLevel);
+  store<u32>(c + RES_MEMREFS, rMemRefs);
+  store<u32>(c + RES_RIGHTS, rRights);
+  store<u32>(c + RES_HIT, rHitEntry ? 1 : 0);
+}
+
+@inline function pageFault(errorCode: u32, level: u32, memRefs: u32, access: u32): u32 {
+  rStatus = ST_PF;
+  rError = errorCode;
+  rLevel = level;
+  rMemRefs = memRefs;
+  rHitEntry = 0;
   if (!(access & ACC_PROBE)) {
     statAdd(STAT_WALKS, 1);
     statAdd(STAT_WALK_MEMREFS, memRefs);
@@ -169,6 +205,7 @@ export function walk<E>(va: u64, access: u32): u32 {
   let table = root;
   let memRefs: u32 = 0;
   let andBits: u64 = PTE_RW | PTE_US; // AND of R/W and U/S over the levels
+  let andA: u64 = PTE_A; //              AND of the Accessed flags read
   let orXd: u64 = 0; //                  OR of XD over the levels
   if (sizeof<E>() == 8 && mode == MODE_PAE) {
     // The PDPTE comes from the registers loaded at MOV CR3: no memory read, no rights.
@@ -212,6 +249,7 @@ export function walk<E>(va: u64, access: u32): u32 {
     if (entry & rsvd) return pageFault(PF_P | PF_RSVD | accessBits(access), level, memRefs, access);
     andBits &= entry;
     orXd |= entry;
+    andA &= entry;
     store<u32>(walkRights + <usize>level * 4, <u32>(andBits & (PTE_RW | PTE_US)) >> 1 | ((orXd & PTE_XD) ? RIGHT_XD : 0));
     if (large || level == 1) break;
     table = tableAddr<E>(entry);
@@ -224,33 +262,35 @@ export function walk<E>(va: u64, access: u32): u32 {
   const fault = rightsFault(rights, entry, access);
   if (fault) return pageFault(fault, level, memRefs, access);
 
-  const pageMask: u64 = (<u64>1 << shift) - 1;
-  const c = ctrlBase;
-  store<u32>(c + RES_STATUS, ST_OK);
-  store<u32>(c + RES_ERROR, 0);
-  store<u64>(c + RES_PA, leafBase<E>(entry, level, shift) | (va & pageMask));
-  store<u64>(c + RES_LEAF, entry);
-  store<u32>(c + RES_SHIFT, <u32>shift);
-  store<u32>(c + RES_LEVEL, level);
-  store<u32>(c + RES_MEMREFS, memRefs);
-  store<u32>(c + RES_RIGHTS, rights);
-  store<u32>(c + RES_HIT, 0);
+  rStatus = ST_OK;
+  rError = 0;
+  rPa = leafBase<E>(entry, level, shift) | (va & ((<u64>1 << shift) - 1));
+  rLeaf = entry;
+  rShift = <u32>shift;
+  rLevel = level;
+  rMemRefs = memRefs;
+  rRights = rights;
+  rHitEntry = 0;
   if (access & ACC_PROBE) return ST_OK;
 
   statAdd(STAT_WALKS, 1);
   statAdd(STAT_WALK_MEMREFS, memRefs);
-  // Accessed in every entry used (top down, as the walk read them); Dirty in the leaf.
-  let aWrites: u64 = 0;
-  for (let l = startLevel; l >= level; l--) {
-    const pa = load<u64>(walkEntryPA + <usize>l * 8);
-    let set: u64 = 0;
-    const e = l == level ? entry : readEntry<E>(pa);
-    if (!(e & PTE_A)) { set = PTE_A; aWrites++; }
-    if (l == level && (access & ACC_WRITE) && !(e & PTE_D)) { set |= PTE_D; statAdd(STAT_D_WRITES, 1); }
-    if (set) setEntryBits<E>(pa, set);
-    if (l > level && pwcOn) pwcFill(va, l, tableAddr<E>(e), load<u32>(walkRights + <usize>l * 4));
+  // Accessed in every entry used (top down, as the walk read them); Dirty in the leaf. Most
+  // walks find them set already: then only the paging-structure caches are filled.
+  const needD = (access & ACC_WRITE) != 0 && !(entry & PTE_D);
+  if (!(andA & PTE_A) || needD || pwcOn) {
+    let aWrites: u64 = 0;
+    for (let l = startLevel; l >= level; l--) {
+      const pa = load<u64>(walkEntryPA + <usize>l * 8);
+      let set: u64 = 0;
+      const e = l == level ? entry : readEntry<E>(pa);
+      if (!(e & PTE_A)) { set = PTE_A; aWrites++; }
+      if (l == level && needD) { set |= PTE_D; statAdd(STAT_D_WRITES, 1); }
+      if (set) setEntryBits<E>(pa, set);
+      if (l > level && pwcOn) pwcFill(va, l, tableAddr<E>(e), load<u32>(walkRights + <usize>l * 4));
+    }
+    if (aWrites) statAdd(STAT_A_WRITES, aWrites);
   }
-  if (aWrites) statAdd(STAT_A_WRITES, aWrites);
   if (tlbOn) tlbFill(va, access, entry, level, rights);
   return ST_OK;
 }
@@ -276,7 +316,7 @@ function tlbFill(va: u64, access: u32, leaf: u64, level: u32, rights: u32): void
   const pk = pke ? <u32>(leaf >> PTE_PK_SHIFT) & 15 : 0;
   const dirty = (leaf & PTE_D) != 0 || (access & ACC_WRITE) != 0;
   const w3 = allowBits(rights & 7, pk, dirty) | (pk << 16) | ((rights & 7) << 20) | (dirty ? W3_DIRTY : 0) | (size << 24);
-  const pa = load<u64>(ctrlBase + RES_PA);
+  const pa = rPa;
   for (let lvl: u32 = 1; lvl <= 2; lvl++) {
     let kind = size;
     let si = tlbStruct(sideIdx, lvl, kind);
@@ -340,71 +380,37 @@ function refillL1(va: u64, sideIdx: u32, e: usize, fromKind: u32): void {
 
 let hitStruct: u32 = 0;
 
-/** Writes the result block for a TLB hit. */
-@inline function hitResult(va: u64, e: usize): u32 {
-  const w3 = load<u32>(e, 12);
-  const size = (w3 >> 24) & 3;
-  const pageShift: u64 = size == 0 ? 12 : size == 1 ? largeShift : 30;
-  // The entry covers its structure's unit: a whole large page, or a 4 KiB slice of one.
-  const unitMask: u64 = (<u64>1 << kindShift(sKind(hitStruct))) - 1;
-  const c = ctrlBase;
-  store<u32>(c + RES_STATUS, ST_OK);
-  store<u32>(c + RES_ERROR, 0);
-  store<u64>(c + RES_PA, (entryFrame(e) << 12) | (va & unitMask));
-  store<u64>(c + RES_LEAF, 0);
-  store<u32>(c + RES_SHIFT, <u32>pageShift);
-  store<u32>(c + RES_LEVEL, size + 1);
-  store<u32>(c + RES_MEMREFS, 0);
-  store<u32>(c + RES_RIGHTS, ((w3 >> 20) & 7) | ((load<u32>(e, 4) & W1_GLOBAL) ? RIGHT_G : 0));
-  store<u32>(c + RES_HIT, 1);
-  return ST_OK;
-}
-
-/** Translates va for the given access; see walk(). Checks canonicality first. */
-export function translate(va: u64, access: u32): u32 {
+/** Translates va for the given access into the r* globals; see walk(). */
+function xlate(va: u64, access: u32): u32 {
   const m = mode;
+  rHitEntry = 0;
   if (m == MODE_OFF) {
-    const c = ctrlBase;
-    store<u32>(c + RES_STATUS, ST_OK);
-    store<u32>(c + RES_ERROR, 0);
-    store<u64>(c + RES_PA, va & 0xFFFFFFFF);
-    store<u64>(c + RES_LEAF, 0);
-    store<u32>(c + RES_SHIFT, 12);
-    store<u32>(c + RES_LEVEL, 0);
-    store<u32>(c + RES_MEMREFS, 0);
-    store<u32>(c + RES_RIGHTS, RIGHT_W | RIGHT_U);
+    rStatus = ST_OK; rError = 0; rPa = va & 0xFFFFFFFF; rLeaf = 0;
+    rShift = 12; rLevel = 0; rMemRefs = 0; rRights = RIGHT_W | RIGHT_U;
     return ST_OK;
   }
   if (m < MODE_4L) {
     va &= 0xFFFFFFFF;
-  } else {
-    // Canonical: bits 63:47 (63:56 with LA57) all equal.
-    const s: u64 = m == MODE_5L ? 7 : 16;
-    if (<u64>((<i64>(va << s)) >> s) != va) {
-      store<u32>(ctrlBase + RES_STATUS, ST_GP);
-      store<u32>(ctrlBase + RES_ERROR, 0);
-      if (!(access & ACC_PROBE)) statAdd(STAT_GP_FAULTS, 1);
-      return ST_GP;
-    }
+  } else if (!canonical(va)) {
+    rStatus = ST_GP;
+    rError = 0;
+    if (!(access & ACC_PROBE)) statAdd(STAT_GP_FAULTS, 1);
+    return ST_GP;
   }
   const probeOnly = (access & ACC_PROBE) != 0;
   if (!probeOnly && fastHit(va, access)) {
-    const c = ctrlBase;
-    store<u32>(c + RES_STATUS, ST_OK);
-    store<u64>(c + RES_PA, hitPa);
-    store<u32>(c + RES_HIT, 1);
-    const w3 = load<u32>(hitEntry, 12);
-    store<u32>(c + RES_SHIFT, <u32>(((w3 >> 24) & 3) == 0 ? 12 : ((w3 >> 24) & 3) == 1 ? largeShift : 30));
-    store<u32>(c + RES_LEVEL, ((w3 >> 24) & 3) + 1);
-    store<u32>(c + RES_MEMREFS, 0);
-    store<u32>(c + RES_RIGHTS, ((w3 >> 20) & 7) | ((load<u32>(hitEntry, 4) & W1_GLOBAL) ? RIGHT_G : 0));
+    countFastHits((access & ACC_FETCH) != 0, 1);
+    rStatus = ST_OK; rError = 0; rPa = hitPa; rHitEntry = hitEntry;
     return ST_OK;
   }
   if (tlbOn && !probeOnly) {
     const e = tlbLookup(va, access);
     if (e) {
       statAdd(STAT_TLB_HITS, 1);
-      return hitResult(va, e);
+      // The entry covers its structure's unit: a whole large page, or a 4 KiB slice of one.
+      rStatus = ST_OK; rError = 0; rHitEntry = e;
+      rPa = (entryFrame(e) << 12) | (va & ((<u64>1 << kindShift(sKind(hitStruct))) - 1));
+      return ST_OK;
     }
     statAdd(STAT_TLB_MISSES, 1);
   }
@@ -412,6 +418,13 @@ export function translate(va: u64, access: u32): u32 {
   // A page fault invalidates the TLB entries for the page and the paging-structure-cache
   // entries that would translate va, so a retried access sees memory (SDM 4.10.4.1).
   if (st == ST_PF && !probeOnly) faultInvalidate(va);
+  return st;
+}
+
+/** Translates va for the given access and writes the result block (RES_*). */
+export function translate(va: u64, access: u32): u32 {
+  const st = xlate(va, access);
+  writeResult();
   return st;
 }
 
@@ -461,15 +474,19 @@ let hitEntry: usize = 0;
     if ((w1 & (W1_VALID | W1_TAGHI)) != hi) continue;
     if (!(w1 & W1_GLOBAL) && ((w1 >> 16) & 0xFFF) != curPcid) continue;
     if (!(load<u32>(e, 12) & allow)) return false;
-    const s = fetch ? primI : primD;
     hitPa = (entryFrame(e) << 12) | (va & 0xFFF);
     hitEntry = e;
-    touch(s, e);
-    statStruct(s, true);
-    statAdd(STAT_TLB_HITS, 1);
+    if (ways > 1) touch(fetch ? primI : primD, e);
     return true;
   }
   return false;
+}
+
+/** Counts n hits of fastHit() in the primary structure of a side (callers batch them). */
+@inline function countFastHits(fetch: bool, n: u64): void {
+  if (n == 0) return;
+  statAdd(STAT_STRUCT + <usize>(fetch ? primI : primD) * 2, n);
+  statAdd(STAT_TLB_HITS, n);
 }
 
 /** translate() with the address as two u32 halves: no BigInt on the JS side. */
@@ -484,19 +501,24 @@ export function translate2(vaLo: u32, vaHi: u32, access: u32): u32 {
  * access's fault is in the result block. One boundary crossing per batch.
  */
 export function translateBatch(vas: usize, accs: usize, pas: usize, start: u32, count: u32, access: u32): u32 {
-  for (let i = start; i < count; i++) {
+  // Hits skip the result block and are counted once per batch (the tag drops the
+  // sign-extension bits, so only canonical addresses may take this path).
+  let hitsI: u64 = 0, hitsD: u64 = 0;
+  let i = start;
+  for (; i < count; i++) {
     const a = accs ? <u32>load<u8>(accs + i) : access;
     const va = load<u64>(vas + <usize>i * 8);
-    // Hits skip the result block (the tag drops the sign-extension bits, so only canonical
-    // addresses may take this path).
     if (canonical(va) && (a & ACC_PROBE) == 0 && fastHit(va, a)) {
       store<u64>(pas + <usize>i * 8, hitPa);
+      if (a & ACC_FETCH) hitsI++; else hitsD++;
       continue;
     }
-    if (translate(va, a) != ST_OK) return i;
-    store<u64>(pas + <usize>i * 8, load<u64>(ctrlBase + RES_PA));
+    if (xlate(va, a) != ST_OK) { writeResult(); break; }
+    store<u64>(pas + <usize>i * 8, rPa);
   }
-  return count;
+  countFastHits(true, hitsI);
+  countFastHits(false, hitsD);
+  return i;
 }
 
 /** Points the TLBs at the current mode and PCID (after setControl). */
