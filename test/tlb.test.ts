@@ -337,5 +337,11 @@ describe("fast paths", () => {
     expect(tlb.translate(lo, hi, 4 | 2)).toBe(0x40_0044); // fetch: XD clear, NXE on
     expect(tlb.translate(lo + 0x1000, hi, 2)).toBe(-1);
     expect(tlb.fault(lo + 0x1000, hi)).toMatchObject({ fault: "page", errorCode: 4 });
+    // A non-canonical alias of a cached upper-half page is a #GP, never a hit.
+    t.map(0xffff_8000_0000_0000n, 0x41_0000n, P | RW | US | A | D);
+    expect(tlb.translate(0, 0xffff8000, 2)).toBe(0x41_0000);
+    expect(tlb.translate(0, 0xffff8000, 2)).toBe(0x41_0000);
+    expect(tlb.translate(0, 0x8000, 2)).toBe(-1);
+    expect(tlb.fault(0, 0x8000)).toMatchObject({ fault: "gp" });
   });
 });

@@ -218,8 +218,9 @@ export class Machine {
   #access: CoreAccess;
   #structures: StructurePlan[] = [];
   #pcid = 0;
-  /** [current PCID, mask of the high address word's significant bits], for the inline path. */
-  #inlineState = new Int32Array(2);
+  /** For the inline path: [current PCID, mask of the significant bits of the high address
+   * word, shift that sign-extends the high word from the top linear-address bit (0: none)]. */
+  #inlineState = new Int32Array(3);
   #batch: BatchBuffers | undefined;
 
   /** Linear-memory blocks for a machine with ramBytes of RAM and cacheBytes of TLB/PWC. */
@@ -368,6 +369,7 @@ export class Machine {
     const mode = this.mode;
     this.#inlineState[0] = this.#pcid;
     this.#inlineState[1] = mode === "5-level" ? 0x1ffffff : mode === "4-level" ? 0xffff : 0;
+    this.#inlineState[2] = mode === "5-level" ? 7 : mode === "4-level" ? 16 : 0;
     this.#invalidateFor(cur, next, v.cr3 !== undefined, noFlush);
     return null;
   }
@@ -567,7 +569,9 @@ export class Machine {
       misses: 0,
       translate(vaLo: number, vaHi: number, access: number): number {
         const st = access & ACCESS_FETCH ? iside : dside;
-        if (st) {
+        const sx = state[2]!;
+        // Only canonical addresses may hit: the tag drops the sign-extension bits.
+        if (st && ((vaHi << sx) >> sx) === (vaHi | 0)) {
           const hi = vaHi & state[1]!;
           const vpnLo = ((vaLo >>> 12) | (hi << 20)) >>> 0;
           const want = (0x80000000 | (hi >>> 12)) | 0;
