@@ -1,0 +1,130 @@
+// The plain TypeScript KernelCore (impl: "ts") against the WebAssembly one: the same system
+// calls on two kernels must leave byte-identical RAM (tables, data, frame records aside) and
+// identical counts, for every design.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DESIGN_NAMES, Kernel, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type Process } from "../src/index.js";
+import { CORE } from "../src/machine/machine.js";
+
+const MiB = 1 << 20;
+const PAGE = 4096;
+
+type Op =
+  | { kind: "mmap"; pages: number; shared: boolean; readOnly: boolean }
+  | { kind: "touch"; proc: number; area: number; from: number; pages: number; write: boolean }
+  | { kind: "write"; proc: number; area: number; at: number; byte: number }
+  | { kind: "fork"; proc: number }
+  | { kind: "exit"; proc: number }
+  | { kind: "mprotect"; proc: number; area: number; from: number; pages: number; write: boolean }
+  | { kind: "munmap"; proc: number; area: number; from: number; pages: number };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { arbitrary: fc.record({ kind: fc.constant("touch" as const), proc: fc.nat(), area: fc.nat(), from: fc.nat(), pages: fc.integer({ min: 1, max: 600 }), write: fc.boolean() }), weight: 3 },
+  { arbitrary: fc.record({ kind: fc.constant("fork" as const), proc: fc.nat() }), weight: 2 },
+  fc.record({ kind: fc.constant("mmap" as const), pages: fc.integer({ min: 1, max: 700 }), shared: fc.boolean(), readOnly: fc.boolean() }),
+  fc.record({ kind: fc.constant("touch" as const), proc: fc.nat(), area: fc.nat(), from: fc.nat(), pages: fc.integer({ min: 1, max: 600 }), write: fc.boolean() }),
+  fc.record({ kind: fc.constant("write" as const), proc: fc.nat(), area: fc.nat(), at: fc.nat(), byte: fc.integer({ min: 1, max: 255 }) }),
+  fc.record({ kind: fc.constant("fork" as const), proc: fc.nat() }),
+  fc.record({ kind: fc.constant("exit" as const), proc: fc.nat() }),
+  fc.record({ kind: fc.constant("mprotect" as const), proc: fc.nat(), area: fc.nat(), from: fc.nat(), pages: fc.integer({ min: 1, max: 300 }), write: fc.boolean() }),
+  fc.record({ kind: fc.constant("munmap" as const), proc: fc.nat(), area: fc.nat(), from: fc.nat(), pages: fc.integer({ min: 1, max: 300 }) }),
+);
+
+interface World {
+  kernel: Kernel;
+  procs: Process[];
+  /** Mapped areas: [start, pages, writable]; inherited by forks (same addresses). */
+  areas: Array<[bigint, number, boolean]>;
+}
+
+/** Applies op to a world; returns what it did as text (errors included) so both sides can be compared. */
+function apply(w: World, o: Op): string {
+  const pick = <T>(xs: T[], i: number) => xs[i % xs.length];
+  try {
+    switch (o.kind) {
+      case "mmap": {
+        const p = w.procs[0];
+        if (!p) return "no process";
+        const prot = o.readOnly ? PROT_READ : PROT_READ | PROT_WRITE;
+        const a = p.mmap({ length: o.pages * PAGE, prot, flags: (o.shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS });
+        w.areas.push([a, o.pages, !o.readOnly]);
+        return `mmap ${a}`;
+      }
+      case "touch":
+      case "mprotect":
+      case "munmap": {
+        const p = pick(w.procs, o.proc);
+        const a = pick(w.areas, o.area);
+        if (!p || !a) return "nothing";
+        const from = o.from % a[1];
+        const pages = Math.min(o.pages, a[1] - from);
+        const va = a[0] + BigInt(from * PAGE);
+        if (o.kind === "touch") p.touch(va, pages * PAGE, o.write && a[2]);
+        else if (o.kind === "mprotect") p.mprotect(va, pages * PAGE, o.write && a[2] ? PROT_READ | PROT_WRITE : PROT_READ);
+        else p.munmap(va, pages * PAGE);
+        return `${o.kind} ok`;
+      }
+      case "write": {
+        const p = pick(w.procs, o.proc);
+        const a = pick(w.areas, o.area);
+        if (!p || !a || !a[2]) return "nothing";
+        p.write(a[0] + BigInt((o.at % (a[1] * PAGE - 1)) & ~7), Uint8Array.of(o.byte, o.byte ^ 0xff));
+        return "write ok";
+      }
+      case "fork": {
+        const p = pick(w.procs, o.proc);
+        if (!p) return "nothing";
+        w.procs.push(p.fork());
+        return "fork ok";
+      }
+      case "exit": {
+        if (w.procs.length < 2) return "nothing";
+        const i = o.proc % w.procs.length;
+        w.procs[i]!.exit();
+        w.procs.splice(i, 1);
+        return "exit ok";
+      }
+    }
+  } catch (e) {
+    return `${(e as { code?: string }).code ?? (e as Error).name}: ${(e as Error).message}`;
+  }
+}
+
+/** Frame records of the machine (the Kernel's reference counts and free list). */
+const frameRecords = (k: Kernel) => {
+  const c = k.machine[CORE];
+  return new Uint8Array(c.memory.buffer, c.blocks.frames!.offset, c.blocks.frames!.bytes);
+};
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+
+describe.each(DESIGN_NAMES)("impl ts = impl wasm on %s", (design) => {
+  it("leaves identical RAM, frame records and counts after every operation", async () => {
+    const kernels = await Promise.all((["wasm", "ts"] as const).map((impl) => Kernel.create({ design, ramBytes: 16 * MiB, impl })));
+    await fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 25 }), (ops) => {
+        const worlds: World[] = kernels.map((kernel) => ({ kernel, procs: [kernel.spawn()], areas: [] }));
+        // Every run starts with private, shared and read-only memory, partly resident.
+        const setup: Op[] = [
+          { kind: "mmap", pages: 300, shared: false, readOnly: false },
+          { kind: "mmap", pages: 64, shared: true, readOnly: false },
+          { kind: "mmap", pages: 32, shared: false, readOnly: true },
+          { kind: "touch", proc: 0, area: 0, from: 10, pages: 250, write: true },
+          { kind: "touch", proc: 0, area: 1, from: 0, pages: 40, write: true },
+          { kind: "touch", proc: 0, area: 2, from: 0, pages: 32, write: false },
+        ];
+        for (const o of setup) expect(worlds.map((w) => apply(w, o))[0]).toMatch(/ok|mmap/);
+        for (const o of ops) {
+          const [ra, rb] = worlds.map((w) => apply(w, o));
+          expect(rb).toBe(ra);
+          expect(worlds[1]!.kernel.stats()).toEqual(worlds[0]!.kernel.stats());
+        }
+        for (const w of worlds) for (const p of w.procs) p.exit();
+        expect(sameBytes(kernels[1]!.machine.ram, kernels[0]!.machine.ram)).toBe(true);
+        expect(sameBytes(frameRecords(kernels[1]!), frameRecords(kernels[0]!))).toBe(true);
+        expect(worlds[1]!.kernel.stats()).toEqual(worlds[0]!.kernel.stats());
+      }),
+      { numRuns: 15, seed: 0x5eed },
+    );
+  });
+});
