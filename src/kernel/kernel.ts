@@ -9,6 +9,7 @@ import type { PwcConfig, TlbConfig } from "../machine/tlb.js";
 import { checkBool, checkInt, checkOptions, checkU } from "../errors.js";
 import { CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LME, EFER_NXE, EFER_SCE } from "../x86.js";
 import { FI_KERNEL, KG_FOLDED, KG_LARGE, KS, KS_COUNT, SRC_ANON, SRC_NEW, SRC_PHYS, wasmCore, type KernelCore } from "./core.js";
+import { tsCore } from "./ts-core.js";
 import { DESIGNS, DESIGN_NAMES, type Design, type DesignName } from "./designs.js";
 import {
   KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC,
@@ -228,9 +229,9 @@ export class Kernel {
     if (o.ramBytes === undefined) throw new TypeError("Kernel.create: ramBytes is required");
     checkInt("ramBytes", o.ramBytes, 8 * 1024 * 1024, Machine.MAX_RAM_BYTES);
     const impl = o.impl ?? "wasm";
-    if (impl !== "wasm") throw new RangeError(`impl must be "wasm" (the TypeScript twin is not built yet), got ${JSON.stringify(impl)}`);
+    if (impl !== "wasm" && impl !== "ts") throw new RangeError(`impl must be "wasm" or "ts", got ${JSON.stringify(impl)}`);
     const machine = await Machine.create({ ramBytes: o.ramBytes, physAddrBits: o.physAddrBits, wasm: o.wasm, tlb: o.tlb, pwc: o.pwc });
-    return new Kernel(machine, DESIGNS[o.design], wasmCore(machine[CORE]));
+    return new Kernel(machine, DESIGNS[o.design], impl === "ts" ? tsCore(machine[CORE]) : wasmCore(machine[CORE]));
   }
 
   // ---- physical memory and tables -------------------------------------------------------------
