@@ -15,6 +15,8 @@ describe("compare options", () => {
     expect(o.quick).toBe(false);
   });
   it("parses lists, keeps the canonical order and drops repeats", () => {
+    expect(resolveOptions({ designs: "x86_64-5level,i386-2level" }).designs).toEqual(["i386-2level", "x86_64-4level", "x86_64-5level"]);
+    expect(resolveOptions({ clock: "cpu" }).clock).toBe("cpu");
     expect(parseList("--designs", "x86_64-5level, i386-2level,x86_64-5level", DESIGNS)).toEqual(["i386-2level", "x86_64-5level"]);
     expect(resolveOptions({ workloads: "touch,large", baseline: "ts", quick: true }).workloads).toEqual(["large", "touch"]);
   });
@@ -22,6 +24,7 @@ describe("compare options", () => {
     expect(() => resolveOptions({ designs: "x86_64-4level,x86_64-6level" })).toThrow(/--designs: unknown name "x86_64-6level"/);
     expect(() => resolveOptions({ workloads: "large,,touch" })).toThrow(/--workloads: empty name in "large,,touch"/);
     expect(() => resolveOptions({ baseline: "js" })).toThrow(/--baseline: unknown implementation "js"/);
+    expect(() => resolveOptions({ clock: "tsc" })).toThrow(/--clock: unknown clock "tsc"/);
     expect(() => resolveOptions({ json: "" })).toThrow(/--json: empty file name/);
     expect(() => resolveOptions({ json: "a.out", svg: "a.out" })).toThrow(/same file "a.out"/);
   });
@@ -50,7 +53,8 @@ describe("compare table and report", () => {
   });
   it("keeps raw figures in the report", () => {
     const date = new Date("2026-11-22T01:00:00Z");
-    const r = makeReport(machineInfo(), date, true, results);
+    const r = makeReport(machineInfo(), date, { quick: true, clock: "cpu" }, results);
+    expect(r.clock).toBe("cpu");
     expect(r.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(r.date).toBe("2026-11-22T01:00:00.000Z");
     expect(r.reference).toBe("x86_64-4level");

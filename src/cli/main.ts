@@ -2,12 +2,14 @@
 // The wasm-mmu command line: each subcommand lives in its own module, registered here.
 
 import { Command } from "commander";
+import { compareCommand } from "./compare.js";
 import { ptdumpCommand } from "./ptdump.js";
 
 const program = new Command("wasm-mmu")
   .description("x86 MMU emulator: page tables in WebAssembly linear memory")
   .showHelpAfterError();
 
+program.addCommand(compareCommand());
 program.addCommand(ptdumpCommand());
 
 // A closed pipe (`| head`) ends the output, not the program with a stack trace.

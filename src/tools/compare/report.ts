@@ -32,6 +32,8 @@ export interface Report {
   date: string;
   machine: MachineInfo;
   quick: boolean;
+  /** "wall": elapsed time; "cpu": this process's user + system CPU time. */
+  clock: "wall" | "cpu";
   reference: Design;
   results: Result[];
 }
@@ -42,8 +44,8 @@ export function packageVersion(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-export function makeReport(machine: MachineInfo, date: Date, quick: boolean, results: Result[]): Report {
-  return { version: packageVersion(), date: date.toISOString(), machine, quick, reference: REFERENCE_DESIGN, results };
+export function makeReport(machine: MachineInfo, date: Date, run: { quick: boolean; clock: "wall" | "cpu" }, results: Result[]): Report {
+  return { version: packageVersion(), date: date.toISOString(), machine, quick: run.quick, clock: run.clock, reference: REFERENCE_DESIGN, results };
 }
 
 export async function writeReport(file: string, report: Report): Promise<void> {

@@ -1,0 +1,67 @@
+// `wasm-mmu compare --quick` end to end, as a user runs it: the built CLI in a child process.
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { DESIGN_NAMES } from "../src/index.js";
+import { DESIGNS } from "../src/tools/compare/options.js";
+import type { Report } from "../src/tools/compare/report.js";
+import { parseSvg } from "./svg.js";
+
+const run = promisify(execFile);
+const cli = new URL("../dist/cli/main.js", import.meta.url).pathname;
+
+describe("wasm-mmu compare", () => {
+  it("knows every Kernel design", () => {
+    expect([...DESIGNS]).toEqual([...DESIGN_NAMES]);
+  });
+
+  it("--quick runs real workloads and writes the table, the JSON report and the chart", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "compare-"));
+    const json = join(dir, "r.json");
+    const svg = join(dir, "r.svg");
+    const { stdout, stderr } = await run(process.execPath, [
+      cli, "compare", "--quick", "--designs", "i386-2level,x86_64-5level", "--baseline", "ts", "--json", json, "--svg", svg,
+    ]);
+    expect(stderr).toBe(""); // no progress bar when stderr is not a terminal
+    expect(stdout).toMatch(/machine: .* x \d+ cores, Node v\d+/);
+    for (const w of ["lmbench", "large", "sparse", "touch"]) expect(stdout).toContain(w);
+    expect(stdout).toMatch(/x86_64-4level .*×1\.00/); // the reference is always run
+
+    const report = JSON.parse(await readFile(json, "utf8")) as Report;
+    expect(report.reference).toBe("x86_64-4level");
+    expect(report.quick).toBe(true);
+    expect(report.results).toHaveLength(3 * 4 * 2);
+    for (const r of report.results) {
+      expect(r.forkExitNs.median).toBeGreaterThan(0);
+      expect(r.forkExitNs.samples.length).toBeGreaterThanOrEqual(3);
+      expect(r.counts.tablePagesAllocated).toBe(r.counts.tablePagesFreed); // exit frees what fork built
+      expect(r.counts.entriesCopied).toBeGreaterThan(0);
+      expect(r.counts.walkMemRefs).toBeGreaterThan(0);
+    }
+    const get = (design: string, workload: string, impl = "wasm") =>
+      report.results.find((r) => r.design === design && r.workload === workload && r.impl === impl)!;
+    for (const w of ["lmbench", "large", "sparse", "touch"]) {
+      // Both implementations do exactly the same work.
+      for (const d of ["i386-2level", "x86_64-4level", "x86_64-5level"]) expect(get(d, w, "ts").counts).toEqual(get(d, w).counts);
+      // A walk without paging-structure caches reads one entry per level: 2, 4 and 5 levels.
+      expect(get("i386-2level", w).counts.walkMemRefs * 2).toBe(get("x86_64-4level", w).counts.walkMemRefs);
+      expect(get("x86_64-4level", w).counts.walkMemRefs * 5).toBe(get("x86_64-5level", w).counts.walkMemRefs * 4);
+    }
+    // Sparse mappings over a bigger address space need more page-table pages.
+    expect(get("i386-2level", "sparse").counts.tablePagesAllocated).toBeLessThan(get("x86_64-4level", "sparse").counts.tablePagesAllocated);
+    expect(get("x86_64-4level", "sparse").counts.tablePagesAllocated).toBeLessThan(get("x86_64-5level", "sparse").counts.tablePagesAllocated);
+
+    const bars = parseSvg(await readFile(svg, "utf8")).filter((e) => e.attrs.class === "bar");
+    expect(bars).toHaveLength(4 * 4 * 3); // panels x workloads x designs
+    expect(bars.filter((b) => b.attrs["data-series"] === "x86_64-4level").every((b) => b.attrs["data-value"] === "1")).toBe(true);
+  });
+
+  it("refuses a bad option value, naming it, before doing any work", async () => {
+    const err = await run(process.execPath, [cli, "compare", "--workloads", "lmbench,forkbomb"]).catch((e: { code: number; stderr: string }) => e);
+    expect(err).toMatchObject({ code: 1 });
+    expect((err as { stderr: string }).stderr).toContain('--workloads: unknown name "forkbomb"');
+  });
+});
