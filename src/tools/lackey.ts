@@ -76,7 +76,9 @@ export class LackeyParser {
   }
 
   /** Parses a chunk of trace bytes. */
-  push(chunk: Uint8Array): void {
+  push(bytes: Uint8Array): void {
+    // A plain Uint8Array view (not a Buffer) keeps the byte loop monomorphic.
+    const chunk = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
     const len = chunk.length;
     this.counts.bytes += len;
     let start = 0;
