@@ -14,3 +14,5 @@ export type { Capture } from "./tools/capture.js";
 export { LackeyParser, readLackey, KIND_I, KIND_L, KIND_S, KIND_M } from "./tools/lackey.js";
 export type { AccessBlock, LackeyCounts, ReadOptions } from "./tools/lackey.js";
 export * from "./kernel/index.js";
+export { replay } from "./tools/replay.js";
+export type { CacheRate, ReplayOptions, ReplayReport, ReplayResult } from "./tools/replay.js";
