@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { FIXTURES, fixtureNames, loadFixture } from "./fixtures.js";
 import { Machine } from "../src/index.js";
 import { loadCapture } from "../src/tools/capture.js";
-import { ptdump, ptdumpRanges } from "../src/tools/ptdump.js";
+import { formatLinux, ptdump, ptdumpRanges } from "../src/tools/ptdump.js";
 
 const CLI = new URL("../dist/cli/main.js", import.meta.url).pathname;
 
@@ -27,11 +27,12 @@ describe.each(fixtureNames())("capture %s", (name) => {
     const end = m.mode === "4-level" || m.mode === "5-level" ? 1n << 64n : 1n << 32n;
     expect(ranges[0]!.start).toBe(0n);
     expect(ranges.at(-1)!.end).toBe(end);
-    for (let i = 1; i < ranges.length; i++) expect(ranges[i]!.start).toBe(ranges[i - 1]!.end);
+    const gaps = ranges.filter((r, i) => i > 0 && r.start !== ranges[i - 1]!.end);
+    expect(gaps).toEqual([]);
     const mapped = (list: Array<{ present: boolean; start: bigint; end: bigint }>) =>
       list.filter((r) => r.present).reduce((s, r) => s + (r.end - r.start), 0n);
     expect(mapped(ranges)).toBe(m.mappings().reduce((s, x) => s + BigInt(x.size), 0n));
-    const text = ptdump(m, "linux");
+    const text = formatLinux(ranges, m.mode);
     expect(text.split("\n").filter((l) => l.startsWith("0x")).length).toBe(ranges.length);
     expect(text.startsWith("---[ User Space ]---\n")).toBe(true);
   });
@@ -115,4 +116,34 @@ it("dumps nothing with paging off and refuses an unknown format", async () => {
   const m = await Machine.create({ ramBytes: 1 << 20 });
   expect(ptdump(m)).toBe("");
   expect(() => ptdump(m, "bochs" as never)).toThrow(RangeError);
+});
+
+describe.each(["x86_64-4level", "x86_64-5level", "i386-pae", "i386-2level"] as const)("a Kernel process on %s", (design) => {
+  it("shows the process's areas, present and with their rights, and nothing else in user space", async () => {
+    const { Kernel } = await import("../src/kernel/kernel.js");
+    const kernel = await Kernel.create({ design, ramBytes: 16 << 20 });
+    const p = kernel.spawn();
+    for (const a of p.maps()) p.touch(a.start, a.end - a.start, (a.prot & 2) !== 0);
+    p.read(0n, 0);
+    const user = ptdumpRanges(kernel.machine).filter((r) => r.present && r.start < kernel.userTop);
+    // Merge adjacent present ranges of equal rights, as the areas are.
+    const merged: Array<{ start: bigint; end: bigint; write: boolean }> = [];
+    for (const r of user) {
+      const last = merged.at(-1);
+      if (last && last.end === r.start && last.write === r.write) last.end = r.end;
+      else merged.push({ start: r.start, end: r.end, write: r.write });
+    }
+    expect(merged).toEqual(p.maps().map((a) => ({ start: a.start, end: a.end, write: (a.prot & 2) !== 0 })));
+    expect(user.every((r) => r.user)).toBe(true);
+  });
+});
+
+it("the CLI dumps a Kernel process, or the process a trace ran on", () => {
+  const fresh = execFileSync(process.execPath, [CLI, "ptdump", "--design", "x86_64-4level", "--ram-mib", "16"]).toString();
+  expect(fresh).toMatch(/^0x0000000000400000-0x0000000000440000 +256K USR ro +x  pte$/m);
+  const trace = new URL("./traces/gzip-20k.lackey.gz", import.meta.url).pathname;
+  const tlb = execFileSync(process.execPath, [CLI, "ptdump", "--design", "x86_64-4level", "--ram-mib", "64", "--trace", trace, "--format", "qemu-tlb"]).toString();
+  // The 203 pages the trace touched, and the kernel's own mappings above them.
+  expect(tlb.split("\n").filter((l) => /^0000/.test(l)).length).toBe(203);
+  expect(() => execFileSync(process.execPath, [CLI, "ptdump"], { stdio: "pipe" })).toThrow(/capture folder or --design/);
 });

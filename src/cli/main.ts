@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { compareCommand } from "./compare.js";
 import { ptdumpCommand } from "./ptdump.js";
+import { replayCommand } from "./replay.js";
 
 const program = new Command("wasm-mmu")
   .description("x86 MMU emulator: page tables in WebAssembly linear memory")
@@ -11,6 +12,7 @@ const program = new Command("wasm-mmu")
 
 program.addCommand(compareCommand());
 program.addCommand(ptdumpCommand());
+program.addCommand(replayCommand());
 
 // A closed pipe (`| head`) ends the output, not the program with a stack trace.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {

@@ -41,11 +41,8 @@ export interface PtdumpOptions {
 const DUMP_RECORD = 32, DUMP_RECORDS = 2048, DUMP_HOLE = 0x100;
 const RIGHT_W = 1, RIGHT_U = 2, RIGHT_XD = 4;
 
-const P = 1n, RW = 2n, US = 4n, PWT = 8n, PCD = 0x10n, PS = 0x80n, G = 0x100n, PAT_LARGE = 0x1000n;
+const RW = 2n, US = 4n, PWT = 8n, PCD = 0x10n, PS = 0x80n, G = 0x100n, PAT_LARGE = 0x1000n;
 const XD = 1n << 63n;
-/** Flag bits of an entry: everything outside the frame address (Linux's PTE_FLAGS_MASK). */
-const FLAGS_64 = 0xfff0_0000_0000_0fffn;
-const FLAGS_32 = 0xfffn;
 
 /** Linux's level names, indexed by hardware level (1 = PTE): a folded top level is not named. */
 const LEVEL_NAMES = ["", "pte", "pmd", "pud", "p4d", "pgd"];
@@ -79,46 +76,50 @@ export function ptdumpRanges(machine: Machine, options: PtdumpOptions = {}): Ptd
   const out: PtdumpRange[] = [];
   let cur: PtdumpRange | undefined;
   let nextMarker = 0;
-  let pendingMarkers: string[] = [];
+  // The current run as numbers (page-aligned addresses are exact as doubles), so that most
+  // entries, which extend the run, cost no BigInt.
+  let markerAt = markers.length ? Number(markers[0]!.start) : Infinity;
+  let runLo = -1, runHi = 0, runLevel = 0, runRights = -1;
   let gap = is64(mode);
-  const takeMarkers = (addr: bigint) => {
-    while (nextMarker < markers.length && markers[nextMarker]!.start <= addr) pendingMarkers.push(markers[nextMarker++]!.name);
-  };
   // Linux's note_page: a new line starts when flags, effective rights, level or marker change.
-  const note = (addr: bigint, level: number, flags: bigint, rights: number, present: boolean) => {
-    const user = present && (rights & RIGHT_U) !== 0;
-    const write = present && (rights & RIGHT_W) !== 0;
-    const execute = present && (rights & RIGHT_XD) === 0;
-    const crossesMarker = nextMarker < markers.length && markers[nextMarker]!.start <= addr;
-    if (
-      cur && !crossesMarker && cur.flags === flags && cur.level === LEVEL_NAMES[level] &&
-      cur.present === present && cur.user === user && cur.write === write && cur.execute === execute
-    ) return;
-    if (cur) cur.end = addr;
-    takeMarkers(addr);
-    cur = { markers: pendingMarkers, start: addr, end: spaceEnd, level: LEVEL_NAMES[level]!, present, flags, user, write, execute };
-    pendingMarkers = [];
+  const note = (hi: number, lo: number, level: number, fHi: number, fLo: number, rights: number) => {
+    const at = hi * 2 ** 32 + lo;
+    if (cur && at < markerAt && fLo === runLo && fHi === runHi && level === runLevel && rights === runRights) return;
+    const start = (BigInt(hi) << 32n) | BigInt(lo);
+    if (cur) cur.end = start;
+    const names: string[] = [];
+    while (nextMarker < markers.length && markers[nextMarker]!.start <= start) names.push(markers[nextMarker++]!.name);
+    markerAt = nextMarker < markers.length ? Number(markers[nextMarker]!.start) : Infinity;
+    const present = rights >= 0;
+    cur = {
+      markers: names, start, end: spaceEnd, level: LEVEL_NAMES[level]!, present,
+      flags: (BigInt(fHi) << 32n) | BigInt(fLo),
+      user: present && (rights & RIGHT_U) !== 0,
+      write: present && (rights & RIGHT_W) !== 0,
+      execute: present && (rights & RIGHT_XD) === 0,
+    };
     out.push(cur);
+    runLo = fLo; runHi = fHi; runLevel = level; runRights = rights;
   };
 
+  const words = new Uint32Array(memory.buffer);
   exports.dumpStartAll();
   for (;;) {
     const n = exports.dumpNext(dump, DUMP_RECORDS);
     if (n === 0) break;
     for (let i = 0; i < n; i++) {
-      const r = dump + i * DUMP_RECORD;
-      const va = view.getBigUint64(r, true);
-      const entry = view.getBigUint64(r + 16, true);
-      const rights = view.getUint32(r + 28, true);
+      const w = (dump + i * DUMP_RECORD) >> 2;
+      const lo = words[w]!, hi = words[w + 1]!, eLo = words[w + 4]!, eHi = words[w + 5]!, rights = words[w + 7]!;
       const level = (rights >> 16) & 0xff;
-      if (gap && va >= 1n << 63n) {
+      if (gap && hi >= 0x80000000) {
         gap = false;
-        note(lowerEnd, top, 0n, 0, false);
+        note(Number(lowerEnd >> 32n), 0, top, 0, 0, -1);
       }
       const hole = (rights & DUMP_HOLE) !== 0;
-      let flags = entry & (wide ? FLAGS_64 : FLAGS_32);
-      if (!hole && level > 1) flags |= entry & PAT_LARGE;
-      note(va, level, flags, rights, !hole);
+      // Flag bits: Linux's PTE_FLAGS_MASK, and bit 12 (PAT) of a large page.
+      const fLo = (eLo & 0xfff) | (!hole && level > 1 ? eLo & 0x1000 : 0);
+      const fHi = wide ? (eHi & 0xfff00000) >>> 0 : 0;
+      note(hi, lo, level, fHi, fLo, hole ? -1 : rights & (RIGHT_U | RIGHT_W | RIGHT_XD));
     }
   }
   return out;
