@@ -18,6 +18,7 @@ const counters = (s: MachineStats) => ({
   walks: s.walks, walkMemRefs: s.walkMemRefs, accessedWrites: s.accessedWrites,
   dirtyWrites: s.dirtyWrites, pageFaults: s.pageFaults, gpFaults: s.gpFaults,
 });
+type Counters = ReturnType<typeof counters>;
 /** Entries at the addresses of a path, by level (PAE's PDPTE included at level 3). */
 const entriesOf = (pt: PageTables, path: bigint[]) => path.map((at) => pt.read(at));
 
@@ -104,10 +105,10 @@ describe.each(MODES)("A/D flags in %s paging", (mode) => {
     pt.map(va, 0x0031_5000n, P | RW | US); // A = 0 and D = 0 everywhere
     pt.map(va + 0x1000n, 0x0031_6000n, P | US); // read-only neighbour in the same page table
     m.resetStats();
-    const want: MachineStats = { walks: 0, walkMemRefs: 0, accessedWrites: 0, dirtyWrites: 0, pageFaults: 0, gpFaults: 0 };
-    const step = (access: Parameters<Machine["translate"]>[1], v: bigint, delta: Partial<MachineStats>) => {
+    const want: Counters = { walks: 0, walkMemRefs: 0, accessedWrites: 0, dirtyWrites: 0, pageFaults: 0, gpFaults: 0 };
+    const step = (access: Parameters<Machine["translate"]>[1], v: bigint, delta: Partial<Counters>) => {
       translateFlushed(m, v, access);
-      for (const [k, n] of Object.entries(delta)) want[k as keyof MachineStats] += n;
+      for (const [k, n] of Object.entries(delta)) want[k as keyof Counters] += n;
       expect(counters(m.stats()), JSON.stringify({ v: v.toString(16), access, delta })).toEqual(want);
     };
     step({}, va, { walks: 1, walkMemRefs: L, accessedWrites: L }); //             first use: A at every level
