@@ -635,6 +635,7 @@ export class Machine {
     this.#live();
     const v = this.#checkVa(va);
     const data = checkBytes("bytes", bytes);
+    this.#accessBits(access); // checked as given, before write: true is added
     const spans = this.#spans(v, data.length, { ...access, write: true });
     if (!Array.isArray(spans)) return spans;
     let o = 0;
