@@ -36,6 +36,7 @@ export const CR4_PCIDE = 1n << 17n;
 export const CR4_SMEP = 1n << 20n;
 export const CR4_SMAP = 1n << 21n;
 export const CR4_PKE = 1n << 22n;
+export const CR4_CET = 1n << 23n;
 export const EFER_SCE = 1n << 0n;
 export const EFER_LME = 1n << 8n;
 export const EFER_LMA = 1n << 10n;

@@ -4,7 +4,7 @@
 import { LINEAR_MEMORY_MAX, LayoutPlan, instantiateCore, type Block, type CoreExports } from "../wasm/core.js";
 import { StateError, checkBool, checkBytes, checkInt, checkOptions, checkU } from "../errors.js";
 import {
-  CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR3_NOFLUSH, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE,
+  CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR3_NOFLUSH, CR4_CET, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE,
   CR4_PKE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_LME, EFER_NXE,
 } from "../x86.js";
 import { planCaches, type PwcConfig, type StructurePlan, type TlbConfig } from "./tlb.js";
@@ -304,7 +304,7 @@ export class Machine {
 
   /**
    * Loads control registers with MOV-to-CR semantics. The fields given are written together and
-   * the resulting state is checked as a CPU checks it (reserved bits, PG without PE, long mode
+   * the resulting state is checked as a CPU checks it (reserved bits, PG without PE, CET without WP, long mode
    * without PAE, PCIDE outside long mode or with CR3[11:0] != 0, LA57 or LME changed while
    * paging in long mode, invalid PAE PDPTEs). A CPU's refusal comes back as a #GP value and
    * changes nothing. EFER.LMA is not writable: it follows LME and PG. With CR4.PCIDE = 1, bit
@@ -326,6 +326,7 @@ export class Machine {
     if (on(next.cr0, CR0_NW) && !on(next.cr0, CR0_CD)) return gp("CR0.NW = 1 requires CR0.CD = 1");
     if (next.cr4 & ~CR4_VALID) return gp(`cr4 sets reserved bits 0x${(next.cr4 & ~CR4_VALID).toString(16)}`);
     if (next.efer & ~EFER_VALID) return gp(`efer sets reserved bits 0x${(next.efer & ~EFER_VALID).toString(16)}`);
+    if (on(next.cr4, CR4_CET) && !on(next.cr0, CR0_WP)) return gp("CR4.CET = 1 requires CR0.WP = 1");
     const paging = on(next.cr0, CR0_PG);
     const lma = paging && on(next.efer, EFER_LME);
     next.efer = lma ? next.efer | EFER_LMA : next.efer & ~EFER_LMA;
