@@ -9,6 +9,6 @@ const files = readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
 
 it.each(files)("%s", async (file) => {
   const saved = JSON.parse(readFileSync(new URL(file, dir), "utf8")) as { case: Case };
-  const mm = await runCase(saved.case, { memRefs: !saved.case.machine });
+  const mm = await runCase(saved.case);
   expect(mm && show(mm)).toBeNull();
 });

@@ -17,7 +17,7 @@ export type Step =
   | { op: "regs"; values: RegValues }
   /** access: bit 0 write, 1 user, 2 fetch, 3 ac, 4 probe. */
   | { op: "translate"; va: Hex; access: number }
-  /** INVLPG (only with a TLB; the reference has none). */
+  /** INVLPG (the reference has no TLB: nothing to do there). */
   | { op: "invlpg"; va: Hex };
 
 export interface Case {
@@ -79,8 +79,8 @@ function actualResult(m: Machine, va: bigint, access: Access, withMemRefs: boole
     if (r.fault === "page") return { fault: "page", errorCode: r.errorCode, level: r.level };
     if (r.fault === "gp") return { fault: "gp" };
     const o: Record<string, unknown> = {
-      pa: r.pa, pageSize: r.pageSize, level: r.level, entry: r.entry, write: r.write, user: r.user,
-      execute: r.execute, global: r.global,
+      pa: r.pa, pageSize: r.pageSize, level: r.level, ...(r.entry === undefined ? {} : { entry: r.entry }),
+      write: r.write, user: r.user, execute: r.execute, global: r.global,
     };
     if (withMemRefs) o.memRefs = r.memRefs;
     return o;
@@ -109,8 +109,16 @@ export interface RunOptions {
 
 /** Runs the case; returns the first mismatch, or null if the Machine agreed everywhere. */
 export async function runCase(c: Case, opts: RunOptions = {}): Promise<Mismatch | null> {
-  const withMemRefs = opts.memRefs ?? true;
-  const m = await Machine.create({ ramBytes: c.ramBytes, physAddrBits: c.physAddrBits, ...c.machine } as never);
+  const withMemRefs = opts.memRefs ?? !c.machine;
+  // Without `machine` options the bare walker is compared (no TLB, no paging-structure caches).
+  const caches = c.machine ?? { tlb: false, pwc: false };
+  const cached = caches.tlb !== false || caches.pwc !== false;
+  const m = await Machine.create({ ramBytes: c.ramBytes, physAddrBits: c.physAddrBits, ...caches } as never);
+  // With caches, every table write and register write is followed by a flush of everything
+  // (INVPCID type 2), so that no stale entry is architecturally allowed and results must be exact.
+  const flushAll = (): void => {
+    if (cached) m.invpcid(2, 0, 0n);
+  };
   const ref = new RefMachine(c.ramBytes, c.physAddrBits);
   const mem = new Uint8Array(m[CORE].memory.buffer);
   const guards = guardRegions(m);
@@ -147,6 +155,7 @@ export async function runCase(c: Case, opts: RunOptions = {}): Promise<Mismatch 
       for (let i = 0; i < st.size; i++) bytes[i] = Number((v >> BigInt(8 * i)) & 0xffn);
       m.writePhysical(pa, bytes);
       ref.writePhys(pa, st.size, v);
+      flushAll();
     } else if (st.op === "regs") {
       const values = regsOf(st.values);
       let expected: unknown, actual: unknown;
@@ -161,16 +170,18 @@ export async function runCase(c: Case, opts: RunOptions = {}): Promise<Mismatch 
         actual = e instanceof RangeError || e instanceof TypeError ? { error: e.name } : { trap: String(e) };
       }
       if (!same(expected, actual)) return { step: s, what: "setRegisters", expected, actual };
+      flushAll();
       const want = ref.regs, got = m.registers();
       if (!same(want, got)) return { step: s, what: "registers after setRegisters", expected: want, actual: got };
     } else if (st.op === "invlpg") {
-      const inv = (m as unknown as { invlpg?: (va: bigint) => void }).invlpg;
-      if (inv) inv.call(m, BigInt(st.va));
+      m.invlpg(BigInt(st.va));
     } else {
       const va = BigInt(st.va);
       const access = accessOf(st.access);
-      const expected = expectedResult(ref.translate(va, access), withMemRefs);
-      const actual = actualResult(m, va, access, withMemRefs);
+      const expected = expectedResult(ref.translate(va, access), withMemRefs) as Record<string, unknown>;
+      const actual = actualResult(m, va, access, withMemRefs) as Record<string, unknown>;
+      // A TLB hit reads no entry, so it reports none.
+      if (cached && actual.pa !== undefined && actual.entry === undefined) delete expected.entry;
       if (!same(expected, actual)) return { step: s, what: "translate", expected, actual };
       for (const pa of ref.lastUsed) {
         for (let i = 0n; i < 8n; i++) {

@@ -43,8 +43,6 @@ export interface GenOptions {
   steps?: number;
   /** Machine.create extras (the TLB switch, once there is one). */
   machine?: Record<string, unknown>;
-  /** With a TLB: follow every entry write and CR3 write with the invalidation that makes it visible. */
-  invalidate?: boolean;
 }
 
 export function generateCase(rng: Rng, opts: GenOptions = {}): Case {
@@ -173,7 +171,9 @@ export function generateCase(rng: Rng, opts: GenOptions = {}): Case {
   const n = opts.steps ?? 60;
   for (let k = 0; k < n; k++) {
     const r = rng.u32() / 4294967296;
-    if (r < 0.75) {
+    if (opts.machine && r < 0.1) {
+      steps.push({ op: "invlpg", va: hex(va()) });
+    } else if (r < 0.75) {
       steps.push({ op: "translate", va: hex(va()), access: access() });
     } else if (r < 0.87) {
       const t = rng.pick(pool);
