@@ -258,7 +258,7 @@ export function walk<E>(va: u64, access: u32): u32 {
 
   let rights: u32 = <u32>(andBits & (PTE_RW | PTE_US)) >> 1; // RIGHT_W = 1, RIGHT_U = 2
   if (nxe && (orXd & PTE_XD)) rights |= RIGHT_XD;
-  if (entry & PTE_G) rights |= RIGHT_G;
+  if (pge && (entry & PTE_G)) rights |= RIGHT_G; // global only with CR4.PGE = 1 (SDM 4.10.2.4), as a TLB hit reports it
   const fault = rightsFault(rights, entry, access);
   if (fault) return pageFault(fault, level, memRefs, access);
 

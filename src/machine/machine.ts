@@ -57,6 +57,7 @@ export interface Translation {
   write: boolean;
   user: boolean;
   execute: boolean;
+  /** The translation is global: G in the leaf and CR4.PGE = 1 (SDM 4.10.2.4). */
   global: boolean;
   /** Paging-structure entries read from memory for this translation. */
   memRefs: number;

@@ -261,7 +261,8 @@ export class RefMachine {
       write: writable,
       user: userAddr,
       execute: !xd,
-      global: has(leaf.value, 8),
+      // SDM 4.10.2.4: a translation is global when G = 1 in the leaf and CR4.PGE = 1.
+      global: has(leaf.value, 8) && has(this.regs.cr4, CR4.PGE),
       memRefs: walk.used.length,
     };
   }
