@@ -41,7 +41,7 @@ export async function runCompare(o: CompareOptions, io: CompareIo): Promise<Repo
   const out = io.stdout;
   out.write(`wasm-mmu compare: fork+exit per design (ratios ×4L are to ${REFERENCE_DESIGN})\n`);
   out.write(`machine: ${describeMachine(machine, date)}\n`);
-  out.write(`times: medians of ${o.clock === "cpu" ? "CPU" : "wall-clock"} time per iteration (tinybench, after warm-up)${o.quick ? ", --quick (short run: not for figures)" : ""}; counts: exact, one iteration\n`);
+  out.write(`times: medians of ${o.clock === "cpu" ? "CPU" : "wall-clock"} time per iteration (tinybench, after warm-up; short iterations timed in batches of about 1 ms)${o.quick ? ", --quick (short run: not for figures)" : ""}; counts: exact, one iteration\n`);
   out.write(renderTable(results) + "\n");
   out.write(
     "walk refs: paging-structure entries read by page walks when the child reads every resident page once after fork" +

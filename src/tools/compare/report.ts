@@ -23,7 +23,8 @@ export interface Result {
   design: Design;
   workload: Workload;
   impl: Impl;
-  forkExitNs: { median: number; samples: number[] };
+  /** Median and every sample, in ns per iteration; a sample timed `batch` iterations together. */
+  forkExitNs: { median: number; samples: number[]; batch: number };
   counts: Counts;
 }
 
