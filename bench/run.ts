@@ -1,0 +1,13 @@
+// `npm run bench`: every benchmark suite, with the machine and date the figures come from.
+// Timings on a shared machine are noisy (the load average is printed); memory references per
+// walk are counted by the walker and exact.
+import { machineLine, printWalkRows, walkSuite } from "./walk.bench.js";
+import { translateSuite } from "./translate.bench.js";
+
+console.log(await machineLine());
+printWalkRows(await walkSuite());
+
+console.log("\ntranslation cost per path (TLB hits and misses), median ns per translation");
+const rows = await translateSuite();
+console.table(rows.map((r) => ({ ...r, nsPerTranslation: +r.nsPerTranslation.toFixed(2), memRefsPerWalk: r.memRefsPerWalk?.toFixed(2) ?? "" })));
+console.log(await machineLine());
