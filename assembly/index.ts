@@ -6,6 +6,7 @@ export {
 } from "./walk";
 export { tlbDefine, tlbConfigure } from "./tlb";
 export { dumpStart, dumpStartAll, dumpNext } from "./dump";
+export { lackeyParse } from "./lackey";
 export {
   kFramesInit, kClaim, kInjectFailure, kFreeCount, kTablePages, kReserved, kStatBlock, kFrameInfo,
   kFrameCount, kTake, kFree, kReserve, kRelease,

@@ -85,7 +85,7 @@ export function replayCommand(): Command {
     .action(async (trace: string, opts: { designs: DesignName[]; tlb: TlbConfig | false; pwc: string; ramMib: number; json?: string }) => {
       const pwc: PwcConfig | false | undefined = opts.pwc === "none" ? false : undefined;
       const bar = process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: "replay [{bar}] {percentage}% | {accesses} accesses | {eta_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
+        ? new cliProgress.SingleBar({ format: "replay [{bar}] {percentage}% | {translations} translations | {eta_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
         : undefined;
       let started = false;
       const report = await replay(trace, {
@@ -93,9 +93,9 @@ export function replayCommand(): Command {
         tlb: opts.tlb,
         pwc,
         ramBytes: opts.ramMib,
-        onProgress: bar && ((read, total, accesses) => {
-          if (!started) { bar.start(total ?? 0, 0, { accesses: 0 }); started = true; }
-          bar.update(total ? read : 0, { accesses: int(accesses) });
+        onProgress: bar && ((read, total, translations) => {
+          if (!started) { bar.start(total ?? 0, 0, { translations: 0 }); started = true; }
+          bar.update(total ? read : 0, { translations: int(translations) });
         }),
       });
       bar?.stop();

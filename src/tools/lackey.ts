@@ -49,7 +49,7 @@ for (let c = 0; c < 16; c++) {
   HEX["0123456789ABCDEF".charCodeAt(c)] = c;
 }
 /** A line longer than this cannot be an access; the carry keeps no more of it. */
-const CARRY_MAX = 256;
+const CARRY_MAX = 4096;
 
 /**
  * Incremental lackey parser: push() chunks in order, then end(). Whole lines are parsed in
@@ -209,15 +209,13 @@ export interface ReadOptions {
 const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
 /**
- * Parses a lackey trace from a file path ("-" for stdin) or a readable stream, gzip-compressed
- * or not (detected from the first bytes), calling onBlock for each block of accesses (the
- * block is reused once onBlock returns).
+ * The bytes of a trace from a file path ("-" for stdin) or a readable stream, inflated if they
+ * start like gzip, in chunks of up to 1 MiB.
  */
-export async function readLackey(
+export async function* traceBytes(
   source: string | NodeJS.ReadableStream,
-  onBlock: (block: AccessBlock) => void,
-  options: ReadOptions = {},
-): Promise<LackeyCounts> {
+  onProgress?: (bytesRead: number, totalBytes: number | undefined) => void,
+): AsyncGenerator<Uint8Array> {
   let total: number | undefined;
   let input: NodeJS.ReadableStream;
   if (typeof source === "string") {
@@ -233,23 +231,33 @@ export async function readLackey(
     for await (const chunk of input as AsyncIterable<Uint8Array | string>) {
       const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
       read += bytes.length;
-      options.onProgress?.(read, total);
+      onProgress?.(read, total);
       yield bytes;
     }
   };
   // Look at the first chunk to decide whether to inflate.
   const it = raw();
   const first = await it.next();
-  if (first.done) return new LackeyParser(() => {}, options.blockSize).end();
+  if (first.done) return;
   const all = (async function* () {
     yield first.value;
     yield* it;
   })();
-  const bytes: AsyncIterable<Uint8Array> = isGzip(first.value)
-    ? Readable.from(all).pipe(createGunzip({ chunkSize: 1 << 20 }))
-    : all;
+  // zlib inflates on a worker thread, beside the parsing on this one.
+  yield* isGzip(first.value) ? Readable.from(all).pipe(createGunzip({ chunkSize: 1 << 20 })) : all;
+}
 
+/**
+ * Parses a lackey trace from a file path ("-" for stdin) or a readable stream, gzip-compressed
+ * or not (detected from the first bytes), calling onBlock for each block of accesses (the
+ * block is reused once onBlock returns).
+ */
+export async function readLackey(
+  source: string | NodeJS.ReadableStream,
+  onBlock: (block: AccessBlock) => void,
+  options: ReadOptions = {},
+): Promise<LackeyCounts> {
   const parser = new LackeyParser(onBlock, options.blockSize);
-  for await (const chunk of bytes) parser.push(chunk);
+  for await (const chunk of traceBytes(source, options.onProgress)) parser.push(chunk);
   return parser.end();
 }

@@ -12,7 +12,8 @@ import type { Process } from "../kernel/kernel.js";
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, type BatchBuffers, type MachineStats } from "../machine/machine.js";
 import { SKYLAKE_TLB, type PwcConfig, type TlbConfig } from "../machine/tlb.js";
 import { checkInt, checkOptions } from "../errors.js";
-import { KIND_I, KIND_L, KIND_M, KIND_S, readLackey, type AccessBlock, type LackeyCounts } from "./lackey.js";
+import { KIND_I, KIND_L, KIND_M, KIND_S, traceBytes } from "./lackey.js";
+import { TraceEntryParser, type EntryBlock, type EntryCounts } from "./replay-parse.js";
 
 export interface ReplayOptions {
   /** Designs to replay on (default: x86_64-4level). */
@@ -23,10 +24,8 @@ export interface ReplayOptions {
   pwc?: PwcConfig | false;
   /** Guest RAM per design in bytes (default 512 MiB). */
   ramBytes?: number;
-  /** Accesses per parsed block (default 65536). */
-  blockSize?: number;
-  /** Progress: raw trace bytes read so far, and the total if known. */
-  onProgress?: (bytesRead: number, totalBytes: number | undefined, accesses: number) => void;
+  /** Progress: raw trace bytes read so far, the total if known, and translations so far. */
+  onProgress?: (bytesRead: number, totalBytes: number | undefined, translations: number) => void;
   /** Called per design once the trace is done, with the kernel and the process it ran on. */
   inspect?: (design: DesignName, kernel: Kernel, process: Process) => void;
 }
@@ -93,7 +92,7 @@ const MIB = 1 << 20;
 const CHUNK = 1n << 20n;
 const RWX = PROT_READ | PROT_WRITE | PROT_EXEC;
 /** Access bits per trace kind: I fetch, L read, S write, M read-modify-write (one write). */
-const ACCESS_OF_KIND = new Uint8Array(4);
+const ACCESS_OF_KIND: [number, number, number, number] = [0, 0, 0, 0];
 ACCESS_OF_KIND[KIND_I] = ACCESS_USER | ACCESS_FETCH;
 ACCESS_OF_KIND[KIND_L] = ACCESS_USER;
 ACCESS_OF_KIND[KIND_S] = ACCESS_USER | ACCESS_WRITE;
@@ -104,7 +103,7 @@ const rate = (hits: number, misses: number) => (hits + misses ? hits / (hits + m
 
 /** One design's replay state: its Kernel, the process, and the batch buffers of its Machine. */
 class DesignReplay {
-  readonly counts = { translations: 0, pageCrossings: 0, outOfRange: 0 };
+  readonly counts = { translations: 0, outOfRange: 0 };
   seconds = 0;
   #batch: BatchBuffers;
   #va: Uint32Array;
@@ -125,46 +124,33 @@ class DesignReplay {
     this.#wide = kernel.design.entryBytes === 8 && kernel.design.hardware !== "pae";
   }
 
-  /** Runs every access of the block; crossing accesses translate each page they touch. */
-  simulate(block: AccessBlock): void {
+  get capacity(): number {
+    return this.#batch.capacity;
+  }
+
+  /** Runs a block of entries (one per page an access touches) through the Machine. */
+  simulate(block: EntryBlock): void {
     const t0 = performance.now();
-    const { addr, size, kind, count } = block;
-    const va = this.#va, acc = this.#acc;
-    const cap = this.#batch.capacity;
-    const wide = this.#wide;
-    let i = 0;
-    while (i < count) {
+    const b = this.#batch;
+    let n = block.count;
+    this.counts.translations += n;
+    if (this.#wide) {
+      this.#va.set(block.vaWords.subarray(0, 2 * n));
+      this.#acc.set(block.access.subarray(0, n));
+    } else {
+      // Addresses beyond 32 bits never reach a 32-bit machine.
+      const from = block.vaWords, acc = block.access;
       let e = 0;
-      // Fill the batch: one entry per page an access touches (most touch one).
-      for (; i < count; i++) {
-        const lo = addr[2 * i]!, hi = addr[2 * i + 1]!, a = ACCESS_OF_KIND[kind[i]!]!;
-        const s = size[i]!;
-        const more = s === 0 ? 0 : Math.floor(((lo & 0xfff) + s - 1) / PAGE); // further pages
-        if (e + more >= cap) {
-          if (e === 0) throw new RangeError(`a trace access of ${s} bytes at 0x${hex64(lo, hi)} touches more pages than a batch holds (${cap})`);
-          break;
-        }
-        if (!wide && (hi !== 0 || lo + s > 2 ** 32)) {
-          // Beyond 32 bits: never reaches a 32-bit machine.
-          this.counts.translations += more + 1;
-          this.counts.outOfRange += more + 1;
-          continue;
-        }
-        va[2 * e] = lo;
-        va[2 * e + 1] = hi;
-        acc[e++] = a;
-        if (more === 0) continue;
-        this.counts.pageCrossings++;
-        const page = hi * 2 ** 20 + (lo >>> 12);
-        for (let p = 1; p <= more; p++) {
-          va[2 * e] = ((page + p) % 2 ** 20) * PAGE;
-          va[2 * e + 1] = Math.floor((page + p) / 2 ** 20);
-          acc[e++] = a;
-        }
+      for (let i = 0; i < n; i++) {
+        if (from[2 * i + 1] !== 0) continue;
+        this.#va[2 * e] = from[2 * i]!;
+        this.#va[2 * e + 1] = 0;
+        this.#acc[e++] = acc[i]!;
       }
-      this.counts.translations += e;
-      this.#run(e);
+      this.counts.outOfRange += n - e;
+      n = e;
     }
+    this.#run(n);
     this.seconds += (performance.now() - t0) / 1000;
   }
 
@@ -233,7 +219,7 @@ function sideRate(stats: MachineStats, sides: Map<string, string>, side: string)
   return rate(mine.reduce((n, s) => n + s.hits, 0), Math.max(...mine.map((s) => s.misses)));
 }
 
-function resultOf(r: DesignReplay, trace: LackeyCounts, seconds: number): ReplayResult {
+function resultOf(r: DesignReplay, trace: EntryCounts, seconds: number): ReplayResult {
   const m = r.kernel.machine.stats();
   const ps = r.process.stats();
   const sides = sidesOf(r.tlbConfig);
@@ -247,7 +233,9 @@ function resultOf(r: DesignReplay, trace: LackeyCounts, seconds: number): Replay
     loads: trace.byKind[KIND_L],
     stores: trace.byKind[KIND_S],
     modifies: trace.byKind[KIND_M],
-    ...r.counts,
+    translations: r.counts.translations,
+    pageCrossings: trace.pageCrossings,
+    outOfRange: r.counts.outOfRange,
     pageFaults: ps.pageFaults,
     residentPages: resident,
     walks: m.walks,
@@ -267,7 +255,7 @@ function resultOf(r: DesignReplay, trace: LackeyCounts, seconds: number): Replay
   };
 }
 
-const OPTION_KEYS = ["designs", "tlb", "pwc", "ramBytes", "blockSize", "onProgress", "inspect"] as const;
+const OPTION_KEYS = ["designs", "tlb", "pwc", "ramBytes", "onProgress", "inspect"] as const;
 
 /**
  * Replays a lackey trace (a file path, "-" for stdin, or a stream; gzip or plain) on a process
@@ -291,16 +279,18 @@ export async function replay(trace: string | NodeJS.ReadableStream, options: Rep
     kernel.machine.resetStats();
     runs.push(new DesignReplay(design, kernel, p, o.tlb));
   }
-  let accesses = 0;
   const t0 = performance.now();
-  const counts = await readLackey(
-    trace,
-    (block) => {
-      for (const r of runs) r.simulate(block);
-      accesses += block.count;
-    },
-    { blockSize: o.blockSize, onProgress: o.onProgress && ((n, total) => o.onProgress!(n, total, accesses)) },
-  );
+  const parser = await TraceEntryParser.create(Math.min(...runs.map((r) => r.capacity)), ACCESS_OF_KIND);
+  const onBlock = (block: EntryBlock) => {
+    for (const r of runs) r.simulate(block);
+  };
+  let entries = 0;
+  const progress = o.onProgress;
+  for await (const chunk of traceBytes(trace, progress && ((n, total) => progress(n, total, entries)))) {
+    parser.push(chunk, onBlock);
+    entries = parser.entries;
+  }
+  const counts = parser.end(onBlock);
   const seconds = (performance.now() - t0) / 1000;
   const results = runs.map((r) => resultOf(r, counts, seconds));
   for (const r of runs) o.inspect?.(r.design, r.kernel, r.process);

@@ -23,6 +23,8 @@ export interface CoreExports {
   /** dumpStart, also reporting holes (entries that map nothing) as records. */
   dumpStartAll(): void;
   dumpNext(out: number, max: number): number;
+  /** Trace replay: lackey lines to batch entries (assembly/lackey.ts). */
+  lackeyParse(buf: number, len: number, vas: number, accs: number, cap: number, kindAccess: number, counts: number): number;
 }
 
 const WASM_PAGE = 65536;
