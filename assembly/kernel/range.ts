@@ -9,7 +9,7 @@
 import { ramBase, ramSize } from "../state";
 import { PTE_A, PTE_D, PTE_PS, PTE_RW, PTE_SW_SPECIAL } from "../x86";
 import {
-  FI_TABLE, KS_COPIED, KS_FAULTS, KS_FRAMES_COPIED, KS_LEVELS, KS_READ, KS_REPLACED, KS_VISITED, KS_WRITTEN,
+  FI_TABLE, framesBase, KS_COPIED, KS_FAULTS, KS_FRAMES_COPIED, KS_LEVELS, KS_READ, KS_REPLACED, KS_VISITED, KS_WRITTEN,
   PAGE_SIZE, frameAddr, frameCount, freeTable, kadd, meta, nFrames, putFrame, take,
 } from "./frames";
 
@@ -158,6 +158,7 @@ function refFrames(pfn: u32, n: u32, delta: i32): void {
   const cow = copyCow;
   const clear = ~copyClear;
   const limit = nFrames;
+  const fb = framesBase;
   let copied: u64 = 0;
   let wp: u64 = 0;
   while (sp < end) {
@@ -171,7 +172,7 @@ function refFrames(pfn: u32, n: u32, delta: i32): void {
       if (!(<u32>e & <u32>PTE_SPECIAL)) {
         const pfn = <u32>(entryAddr<E>(e) >> 12);
         if (pfn < limit) {
-          const m = meta(pfn);
+          const m = fb + (<usize>pfn << 3);
           store<u32>(m, load<u32>(m, 4) + 1, 4);
         }
       }

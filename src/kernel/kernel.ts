@@ -336,8 +336,9 @@ export class Kernel {
   /**
    * flush_tlb_range / flush_tlb_page / flush_tlb_mm after the kernel changed mm's tables: counted
    * always; done on the CPU only if mm is loaded there (without PCIDs a CR3 switch has already
-   * flushed every other address space). Like Linux, a range of more than 32 pages is one full
-   * flush (a CR3 reload) rather than an INVLPG per page.
+   * flushed every other address space). Like Linux, a range of more than 32 pages is one flush
+   * of all non-global entries (INVPCID single-context, what a CR3 reload does) rather than an
+   * INVLPG per page.
    */
   #flush(mm: Mm, start = 0n, end = 0n): void {
     this.#count(mm, "tlbFlushes");
@@ -346,7 +347,7 @@ export class Kernel {
     if (end > start && pages <= 32n) {
       for (let va = start; va < end; va += PAGE) this.machine.invlpg(va);
     } else {
-      this.#reloadCr3();
+      this.machine.invpcid(1, 0); // local_flush_tlb: this address space's non-global entries
     }
   }
 
@@ -356,9 +357,6 @@ export class Kernel {
     this.machine.invpcid(2, 0);
   }
 
-  #reloadCr3(): void {
-    this.#loadCr3(this.machine.registers().cr3);
-  }
 
   /** Tables a new pgd comes with (pgd_alloc): the pgd, and PAE's preallocated PMDs. */
   get #rootTables(): number {
