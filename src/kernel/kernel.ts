@@ -56,7 +56,10 @@ const COUNTER_KEYS = [
 ] as const;
 type CounterKey = (typeof COUNTER_KEYS)[number];
 type Counters = Record<CounterKey, number>;
-const zeroCounters = (): Counters => Object.fromEntries(COUNTER_KEYS.map((k) => [k, 0])) as Counters;
+const zeroCounters = (): Counters => ({
+  tablePagesAllocated: 0, tablePagesFreed: 0, entriesVisited: 0, entriesRead: 0, entriesWritten: 0, entriesCopied: 0,
+  levelsVisited: 0, framesCopied: 0, tlbFlushes: 0, pageFaults: 0, vmallocFaults: 0, vmallocSyncs: 0,
+});
 /** Core counter index -> public counter. */
 const CORE_KEYS: Array<[number, CounterKey]> = [
   [KS.tablePagesAllocated, "tablePagesAllocated"], [KS.tablePagesFreed, "tablePagesFreed"],
@@ -265,9 +268,13 @@ export class Kernel {
   /** Adds the core's counters since the last call to the kernel's and to the process's totals. */
   #absorb(mm: Mm | null, opts: { faults?: boolean; tablesTo?: Mm } = {}): void {
     const s = this.#core.stat;
-    for (const [i, key] of CORE_KEYS) {
-      this.#counters[key] += s[i]!;
-      if (mm) mm.counters[key] += s[i]!;
+    const kc = this.#counters;
+    for (let i = 0; i < CORE_KEYS.length; i++) {
+      const [at, key] = CORE_KEYS[i]!;
+      const n = s[at]!;
+      if (n === 0) continue;
+      kc[key] += n;
+      if (mm) mm.counters[key] += n;
     }
     const tables = s[KS.tablePagesAllocated]! - s[KS.tablePagesFreed]!;
     const owner = opts.tablesTo ?? mm;
@@ -953,8 +960,14 @@ export class Kernel {
   _exit(mm: Mm): void {
     this.#live(mm);
     if (this.#current === mm) this.#switchTo(null);
-    // exit_mmap: one pass drops every frame and frees every table below the root.
-    this.#core.zap(mm.root, 0n, this.userTop, 0n, 0n, false);
+    // exit_mmap: unmap_vmas + free_pgtables, area by area in address order. A table shared
+    // with the next area stays until that area's pass (its ceiling); entries are not cleared
+    // since every table below the root goes.
+    const vmas = mm.vmas.list;
+    for (let i = 0; i < vmas.length; i++) {
+      const v = vmas[i]!;
+      this.#core.zap(mm.root, v.start, v.end, 0n, i + 1 < vmas.length ? vmas[i + 1]!.start : 0n, false);
+    }
     this.#pgdFree(mm);
     this.#absorb(mm);
     this.#count(mm, "tlbFlushes"); // tlb_finish_mmu (the CPU already switched away above)
