@@ -3,6 +3,7 @@
 // walk are counted by the walker and exact.
 import { machineLine, printWalkRows, walkSuite } from "./walk.bench.js";
 import { translateSuite } from "./translate.bench.js";
+import { printReplayRows, replaySuite } from "./replay.bench.js";
 
 console.log(await machineLine());
 printWalkRows(await walkSuite());
@@ -10,4 +11,6 @@ printWalkRows(await walkSuite());
 console.log("\ntranslation cost per path (TLB hits and misses), median ns per translation");
 const rows = await translateSuite();
 console.table(rows.map((r) => ({ ...r, nsPerTranslation: +r.nsPerTranslation.toFixed(2), memRefsPerWalk: r.memRefsPerWalk?.toFixed(2) ?? "" })));
+console.log();
+printReplayRows(await replaySuite());
 console.log(await machineLine());
