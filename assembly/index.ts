@@ -1,10 +1,10 @@
 // Exports of the WebAssembly core. Addresses cross as u64 here only on slow paths (register
 // loads, single translations); bulk paths pass pointers into linear memory.
 export { init, setControl, pdptesValid, modeOf, heapBase } from "./state";
+export { translate, translate2, translateBatch } from "./walk";
 export {
-  translate, translate2, translateBatch, syncContext, rederiveAllow, invlpg, invpcid, flushFor,
-} from "./walk";
-export { tlbDefine, tlbConfigure } from "./tlb";
+  tlbDefine, tlbConfigure, syncContext, rederiveAllow, invlpg, invpcid, flushFor,
+} from "./tlb";
 export { dumpStart, dumpStartAll, dumpNext } from "./dump";
 export { lackeyParse } from "./lackey";
 export {

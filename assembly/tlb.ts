@@ -1,6 +1,7 @@
 // Translation caches (SDM Vol. 3A 4.10): TLBs and paging-structure caches (PWC), tagged with
-// the PCID, with the architectural invalidation operations. Both are "structures": sets x ways
-// of 16-byte entries with LRU replacement, differing only in what an entry caches.
+// the PCID: lookup (with the hit path probed first), fill after a walk, and the architectural
+// invalidation operations. Both are "structures": sets x ways of 16-byte entries with LRU
+// replacement, differing only in what an entry caches.
 //
 // Entry (16 bytes, also read by JavaScript for the inline hit path; see src/machine/tlb.ts):
 //   w0  tag, low 32 bits.  TLB: 4 KiB page number of the cached unit (va >> 12, of the page
@@ -14,8 +15,9 @@
 // Structure descriptor (32 bytes, up to MAX_STRUCTS):
 //   base, setsMask, ways, kind (KIND_*), sides (SIDE_*), level (1 L1, 2 second level), lru, stat
 
-import { ACC_AC, ACC_FETCH, ACC_USER, ACC_WRITE } from "./x86";
-import { statAdd } from "./state";
+import { ACC_FETCH, ACC_PROBE, ACC_WRITE, MODE_32, MODE_4L, MODE_5L, PTE_D, PTE_PK_SHIFT } from "./x86";
+import { RIGHT_G, bits, cr3, geoShift, mode, pcide, pge, pke, statAdd, topLevel } from "./state";
+import { accessIndex, allowBits, refreshAllowTables } from "./rights";
 
 export const MAX_STRUCTS: u32 = 12;
 export const KIND_4K: u32 = 0;
@@ -32,9 +34,6 @@ export const W3_RW: u32 = 1 << 20;
 export const W3_US: u32 = 1 << 21;
 export const W3_XD: u32 = 1 << 22;
 export const W3_DIRTY: u32 = 1 << 23;
-
-// ALLOW bits: one per access kind (accessIndex()).
-export const ALLOW_KINDS: u32 = 8;
 
 const DESC: usize = 32;
 const desc = memory.data(<i32>(MAX_STRUCTS * <u32>DESC));
@@ -123,20 +122,6 @@ export function tlbConfigure(tlb: bool, pwc: bool): void {
     if (sSides(s) & SIDE_I) { primIBase = sBase(s); primISets = sSetsMask(s); primIWays = sWays(s); primI = s; }
     if (sSides(s) & SIDE_D) { primDBase = sBase(s); primDSets = sSetsMask(s); primDWays = sWays(s); primD = s; }
   }
-}
-
-/** Index 0..7 of an access kind in the ALLOW bits. */
-@inline export function accessIndex(access: u32): u32 {
-  if (access & ACC_USER) return 5 + ((access & ACC_FETCH) ? 2 : (access & ACC_WRITE));
-  if (access & ACC_FETCH) return 2;
-  return ((access & ACC_AC) ? 3 : 0) + (access & ACC_WRITE);
-}
-
-/** The access whose ALLOW bit is i (inverse of accessIndex). */
-@inline export function accessOfIndex(i: u32): u32 {
-  if (i >= 5) return ACC_USER | (i == 7 ? ACC_FETCH : i == 6 ? ACC_WRITE : 0);
-  if (i == 2) return ACC_FETCH;
-  return (i >= 3 ? ACC_AC : 0) | ((i == 1 || i == 4) ? ACC_WRITE : 0);
 }
 
 /** Tag of va in a structure whose unit is 1 << shift bytes (vaMask drops sign extension). */
@@ -264,4 +249,196 @@ export function tlbSetContext(pcid: u32, large: u64, mask: u64): void {
   curPcid = pcid;
   largeShift = large;
   vaMask = mask;
+}
+
+/** Page shift of a structure kind in the current mode. */
+@inline export function kindShift(kind: u32): u64 {
+  if (kind == KIND_4K) return 12;
+  if (kind == KIND_LARGE) return largeShift;
+  if (kind == KIND_1G) return 30;
+  return geoShift(kind - KIND_PWC + 2);
+}
+
+/** Caches a non-leaf entry of level l (its table address and the rights down to it). */
+export function pwcFill(va: u64, l: u32, table: u64, rights: u32): void {
+  const si = pwcStruct(l);
+  if (si < 0) return;
+  const s = <u32>si;
+  const tag = tagOf(va, KIND_PWC, geoShift(l), vaMask);
+  fill(s, victim(s, <u32>tag & sSetsMask(s), tag), tag, false, table >> 12, rights << 20);
+}
+
+/**
+ * Caches a translation in the TLB structures of the access's side (instruction fetches: I;
+ * data: D), at both levels. A page size with no structure of its own there is held as 4 KiB
+ * slices in the 4 KiB structure (as spike's fake leaves, and as CPUs fracture pages).
+ */
+export function tlbFill(va: u64, access: u32, leaf: u64, level: u32, rights: u32, pa: u64): void {
+  const sideIdx: u32 = (access & ACC_FETCH) ? 0 : 1;
+  const size: u32 = level - 1; // KIND_4K, KIND_LARGE or KIND_1G
+  const global = pge && (rights & RIGHT_G) != 0;
+  const pk = pke ? <u32>(leaf >> PTE_PK_SHIFT) & 15 : 0;
+  const dirty = (leaf & PTE_D) != 0 || (access & ACC_WRITE) != 0;
+  const w3 = allowBits(rights & 7, pk, dirty) | (pk << 16) | ((rights & 7) << 20) | (dirty ? W3_DIRTY : 0) | (size << 24);
+  for (let lvl: u32 = 1; lvl <= 2; lvl++) {
+    let kind = size;
+    let si = tlbStruct(sideIdx, lvl, kind);
+    if (si < 0 && kind != KIND_4K) si = tlbStruct(sideIdx, lvl, (kind = KIND_4K));
+    if (si < 0) continue;
+    const s = <u32>si;
+    const sh = kindShift(kind);
+    const tag = tagOf(va, kind, sh, vaMask);
+    const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
+    fill(s, victim(s, set, tag), tag, global, (pa & ~((<u64>1 << sh) - 1)) >> 12, w3);
+  }
+}
+
+/**
+ * Looks va up in the TLBs of the access's side: the first level, then the second (which
+ * refills the first). Returns the entry whose ALLOW bit permits the access, or 0 (a walk is
+ * needed: no entry, or one that does not permit this access, such as a first write to a clean
+ * page). Counts a hit in the structure that answered, or a miss in each one of the level.
+ */
+export function tlbLookup(va: u64, access: u32): usize {
+  const sideIdx: u32 = (access & ACC_FETCH) ? 0 : 1;
+  const allow: u32 = 1 << accessIndex(access);
+  for (let lvl: u32 = 1; lvl <= 2; lvl++) {
+    for (let kind: u32 = 0; kind < 3; kind++) {
+      const si = tlbStruct(sideIdx, lvl, kind);
+      if (si < 0) continue;
+      const s = <u32>si;
+      const sh = kindShift(kind);
+      const tag = tagOf(va, kind, sh, vaMask);
+      const e = probe(s, <u32>(tag >> (sh - 12)) & sSetsMask(s), tag);
+      if (e && (load<u32>(e, 12) & allow)) {
+        touch(s, e);
+        statStruct(s, true);
+        hitStruct = s;
+        if (lvl == 2) refillL1(va, sideIdx, e, kind);
+        return e;
+      }
+    }
+    for (let kind: u32 = 0; kind < 3; kind++) {
+      const si = tlbStruct(sideIdx, lvl, kind);
+      if (si >= 0) statStruct(<u32>si, false);
+    }
+  }
+  return 0;
+}
+
+/** Copies a second-level hit into the first level: same kind, or a 4 KiB slice of it. */
+function refillL1(va: u64, sideIdx: u32, e: usize, fromKind: u32): void {
+  let kind = fromKind;
+  let si = tlbStruct(sideIdx, 1, kind);
+  if (si < 0 && kind != KIND_4K) si = tlbStruct(sideIdx, 1, (kind = KIND_4K));
+  if (si < 0) return;
+  const s = <u32>si;
+  const sh = kindShift(kind);
+  const tag = tagOf(va, kind, sh, vaMask);
+  const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
+  // A 4 KiB slice of a larger unit: its frame is the unit's frame plus va's offset in it.
+  const frame = entryFrame(e) + (((va & vaMask) >> 12) & ((<u64>1 << (kindShift(fromKind) - sh)) - 1));
+  fill(s, victim(s, set, tag), tag, (load<u32>(e, 4) & W1_GLOBAL) != 0, frame, load<u32>(e, 12) & ~0xFF00);
+}
+
+export let hitStruct: u32 = 0;
+
+/** Invalidations a page fault at va makes. */
+export function faultInvalidate(va: u64): void {
+  flushStat(FLUSH_FAULT);
+  if (tlbOn) invalidatePage((va & vaMask) >> 12, curPcid, true);
+  if (!pwcOn) return;
+  for (let l: u32 = 2; l <= topLevel; l++) {
+    const si = pwcStruct(l);
+    if (si < 0) continue;
+    const tag = tagOf(va, KIND_PWC, geoShift(l), vaMask);
+    const e = probe(<u32>si, <u32>tag & sSetsMask(<u32>si), tag);
+    if (e) store<u32>(e, 0, 4);
+  }
+}
+
+export let hitPa: u64 = 0;
+export let hitEntry: usize = 0;
+
+/**
+ * The hit path: probes the first-level 4 KiB structure of the access's side. On a hit sets
+ * hitPa / hitEntry, counts the hit and returns true; anything else goes the general way.
+ */
+@inline export function fastHit(va: u64, access: u32): bool {
+  const fetch = (access & ACC_FETCH) != 0;
+  const base = fetch ? primIBase : primDBase;
+  if (!base) return false;
+  const vpn = (va & vaMask) >> 12;
+  const ways = fetch ? primIWays : primDWays;
+  const set = <u32>vpn & (fetch ? primISets : primDSets);
+  let e = base + (<usize>(set * ways) << 4);
+  const lo = <u32>vpn;
+  const hi = W1_VALID | <u32>(vpn >> 32);
+  const allow: u32 = 1 << accessIndex(access);
+  for (let w: u32 = 0; w < ways; w++, e += 16) {
+    if (load<u32>(e) != lo) continue;
+    const w1 = load<u32>(e, 4);
+    if ((w1 & (W1_VALID | W1_TAGHI)) != hi) continue;
+    if (!(w1 & W1_GLOBAL) && ((w1 >> 16) & 0xFFF) != curPcid) continue;
+    if (!(load<u32>(e, 12) & allow)) return false;
+    hitPa = (entryFrame(e) << 12) | (va & 0xFFF);
+    hitEntry = e;
+    if (ways > 1) touch(fetch ? primI : primD, e);
+    return true;
+  }
+  return false;
+}
+
+/** Counts n hits of fastHit() in the primary structure of a side (callers batch them). */
+@inline export function countFastHits(fetch: bool, n: u64): void {
+  if (n == 0) return;
+  statAdd(STAT_STRUCT + <usize>(fetch ? primI : primD) * 2, n);
+  statAdd(STAT_TLB_HITS, n);
+}
+
+/** Points the TLBs at the current mode and PCID (after setControl). */
+export function syncContext(): void {
+  const m = mode;
+  const mask: u64 = m == MODE_5L ? bits(56, 0) : m == MODE_4L ? bits(47, 0) : 0xFFFFFFFF;
+  tlbSetContext(pcide ? <u32>(cr3 & 0xFFF) : 0, m == MODE_32 ? 22 : 21, mask);
+  refreshAllowTables();
+}
+
+/** Recomputes every TLB entry's ALLOW bits from its cached rights under the current registers
+ * (WP, SMEP, SMAP, NXE, PKE, PKRU changed without an invalidation). */
+export function rederiveAllow(): void {
+  for (let s: u32 = 0; s < structCount; s++) {
+    if (sKind(s) >= KIND_PWC) continue;
+    let e = sBase(s);
+    const n = (sSetsMask(s) + 1) * sWays(s);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      if (!(load<u32>(e, 4) & W1_VALID)) continue;
+      const w3 = load<u32>(e, 12);
+      store<u32>(e, (w3 & ~0xFF) | allowBits((w3 >> 20) & 7, (w3 >> 16) & 15, (w3 & W3_DIRTY) != 0), 12);
+    }
+  }
+}
+
+/** INVLPG: the TLB entries for va's page (current PCID, and global ones) and all PWC entries of
+ * the current PCID (SDM 4.10.4.1). No effect on a non-canonical address. */
+export function invlpg(va: u64): void {
+  flushStat(FLUSH_INVLPG);
+  if (tlbOn) invalidatePage((va & vaMask) >> 12, curPcid, true);
+  if (pwcOn) invalidate(false, true, curPcid, false);
+}
+
+/** INVPCID types 0-3 (checked by the facade). */
+export function invpcid(type: u32, pcid: u32, va: u64): void {
+  flushStat(FLUSH_INVPCID);
+  if (type == 0) {
+    if (tlbOn) invalidatePage((va & vaMask) >> 12, pcid, false);
+    if (pwcOn) invalidate(false, true, pcid, false);
+  } else if (type == 1) invalidate(true, true, pcid, false);
+  else invalidate(true, true, -1, type == 2);
+}
+
+/** Invalidation by a control-register write: cause FLUSH_*, pcid -1 for all. */
+export function flushFor(cause: u32, pcid: i32, withGlobal: bool): void {
+  flushStat(cause);
+  invalidate(true, true, pcid, withGlobal);
 }
