@@ -15,3 +15,22 @@ it("the package loads by its own name (ESM self-reference)", async () => {
   const m = await mod.Machine.create({ ramBytes: 1 << 20 });
   expect(m.translate(0x1234n)).toMatchObject({ pa: 0x1234n });
 });
+
+it("every module the package index loads imports only relative paths (so it loads in a browser)", () => {
+  const seen = new Set<string>();
+  const bare: string[] = [];
+  const visit = (url: URL): void => {
+    if (seen.has(url.href)) return;
+    seen.add(url.href);
+    const src = readFileSync(url, "utf8");
+    // Static imports and re-exports; dynamic import() of node: built-ins inside functions is fine.
+    for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+["']([^"']+)["']/gm)) {
+      const spec = m[1]!;
+      if (spec.startsWith("./") || spec.startsWith("../")) visit(new URL(spec, url));
+      else bare.push(`${url.pathname.slice(url.pathname.indexOf("/dist/"))}: ${spec}`);
+    }
+  };
+  visit(new URL(pkg.exports["."].import, root));
+  expect(bare).toEqual([]);
+  expect(seen.size).toBeGreaterThan(5);
+});

@@ -1,9 +1,6 @@
 // Page-table captures in the format of ../shared/fixtures (its README): meta.json with the
 // control registers and RAM size, tables.bin.gz with every page-table page reachable from CR3.
 
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { Machine, type Registers } from "../machine/machine.js";
 
 /** Bytes per record of tables.bin: 8-byte little-endian physical address, then the page. */
@@ -32,6 +29,10 @@ export function parseTables(tables: Uint8Array): Array<[bigint, Uint8Array]> {
 
 /** Reads a capture folder (meta.json + tables.bin.gz). */
 export async function readCapture(dir: string): Promise<Capture> {
+  // Node built-ins load only here, so that the package itself imports in a browser.
+  const [{ readFile }, { join }, { gunzipSync }] = await Promise.all([
+    import(/* @vite-ignore */ "node:fs/promises"), import(/* @vite-ignore */ "node:path"), import(/* @vite-ignore */ "node:zlib"),
+  ]);
   const meta = JSON.parse(await readFile(join(dir, "meta.json"), "utf8")) as Record<string, unknown>;
   const reg = (key: string): bigint => {
     const v = meta[key];

@@ -10,10 +10,6 @@
 // across chunk boundaries, with no string or object per line. Memory stays constant however
 // long the trace: one block of accesses is filled, handed over, and reused.
 
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
 
 export const KIND_I = 0, KIND_L = 1, KIND_S = 2, KIND_M = 3;
 export const KIND_NAMES = ["I", "L", "S", "M"] as const;
@@ -216,6 +212,11 @@ export async function* traceBytes(
   source: string | NodeJS.ReadableStream,
   onProgress?: (bytesRead: number, totalBytes: number | undefined) => void,
 ): AsyncGenerator<Uint8Array> {
+  // Node built-ins load only here, so that the package itself imports in a browser.
+  const [{ createReadStream }, { stat }, { Readable }, { createGunzip }] = await Promise.all([
+    import(/* @vite-ignore */ "node:fs"), import(/* @vite-ignore */ "node:fs/promises"),
+    import(/* @vite-ignore */ "node:stream"), import(/* @vite-ignore */ "node:zlib"),
+  ]);
   let total: number | undefined;
   let input: NodeJS.ReadableStream;
   if (typeof source === "string") {
