@@ -9,9 +9,9 @@ export { dumpStart, dumpStartAll, dumpNext } from "./dump";
 export { lackeyParse } from "./lackey";
 export {
   kFramesInit, kClaim, kInjectFailure, kFreeCount, kTablePages, kReserved, kStatBlock, kFrameInfo,
-  kFrameCount, kTake, kFree, kReserve, kRelease,
+  kFrameCount, kTake, kFree, kReserve, kRelease, kReserveHuge,
 } from "./kernel/frames";
 export {
   kGeoLevel, kGeoInit, kCountBegin, kNeedTables, kNeedFrames, kCountCopy, kCopy, kZap, kProtect,
-  kCountPopulate, kPopulate, kCloneEntries, kSyncEntries,
+  kCountPopulate, kPopulate, kCloneEntries, kSyncEntries, kNeedHuge, kCountSplit, kSplit,
 } from "./kernel/range";

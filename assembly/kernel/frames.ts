@@ -103,7 +103,7 @@ function allocate(): u32 {
   return head;
 }
 
-/** Returns every reserved frame to the free list, newest first (undoing kReserve exactly). */
+/** Returns every reserved frame and run to the free list, newest first (undoing kReserve exactly). */
 export function kRelease(): void {
   while (resHead) {
     const pfn = resHead - 1;
@@ -111,6 +111,87 @@ export function kRelease(): void {
     resCount--;
     pushFree(pfn);
   }
+  while (hugeHead) releaseRun();
+}
+
+// Large pages: reserved runs of `hugeFrames` free frames, aligned to their size, found by a scan
+// of the frame records from a rotating cursor. A run's first record links the reserved runs.
+let hugeHead: u32 = 0; // pfn + 1 of the newest reserved run
+let hugeFrames: u32 = 512;
+let hugeCursor: u32 = 0;
+export let hugeReserved: u32 = 0;
+
+/** First frame (pfn + 1) of an aligned run of n free frames, or 0. */
+function findRun(n: u32): u32 {
+  const blocks = nFrames / n;
+  for (let i: u32 = 0; i < blocks; i++) {
+    const b = (hugeCursor + i) % blocks;
+    const base = b * n;
+    let free = true;
+    for (let j: u32 = 0; j < n; j++) {
+      if (!(frameInfo(base + j) & FI_FREE)) {
+        free = false;
+        break;
+      }
+    }
+    if (free) {
+      hugeCursor = (b + 1) % blocks;
+      return base + 1;
+    }
+  }
+  return 0;
+}
+
+/** Puts the newest reserved run back on the free list. */
+function releaseRun(): void {
+  const base = hugeHead - 1;
+  hugeHead = load<u32>(meta(base)) & FI_LINK;
+  hugeReserved--;
+  for (let j = hugeFrames; j > 0; j--) pushFree(base + j - 1);
+}
+
+/**
+ * Reserves count runs of `frames` contiguous frames (one large page each; each run is one
+ * allocation for fault injection). All or nothing, like kReserve.
+ */
+export function kReserveHuge(count: u32, frames: u32): bool {
+  hugeFrames = frames;
+  for (let i: u32 = 0; i < count; i++) {
+    let injected = false;
+    if (failIn) {
+      failIn--;
+      injected = failIn == 0;
+    }
+    const r = injected ? 0 : findRun(frames);
+    if (!r) {
+      for (let j: u32 = 0; j < i; j++) releaseRun();
+      return false;
+    }
+    const base = r - 1;
+    for (let j: u32 = 0; j < frames; j++) {
+      unlinkFree(base + j);
+      store<u32>(meta(base + j), FI_RES);
+      store<u32>(meta(base + j), 0, 4);
+    }
+    store<u32>(meta(base), FI_RES | hugeHead);
+    hugeHead = r;
+    hugeReserved++;
+  }
+  return true;
+}
+
+/** Takes a reserved run as a large data page: every frame count 1. Returns its first pfn. */
+export function takeHuge(): u32 {
+  const r = hugeHead;
+  if (!r) unreachable(); // the operation's count pass and its work disagree
+  const base = r - 1;
+  hugeHead = load<u32>(meta(base)) & FI_LINK;
+  hugeReserved--;
+  for (let j: u32 = 0; j < hugeFrames; j++) {
+    store<u32>(meta(base + j), 0);
+    store<u32>(meta(base + j), 1, 4);
+  }
+  return base;
 }
 
 /**
@@ -189,6 +270,9 @@ export function kFramesInit(base: usize, frames: u32): void {
   resCount = 0;
   failIn = 0;
   tablePages = 0;
+  hugeHead = 0;
+  hugeReserved = 0;
+  hugeCursor = 0;
   for (let pfn = frames; pfn > 0; pfn--) pushFree(pfn - 1);
   memory.fill(kstat, 0, <usize>KS_COUNT * 8);
 }
@@ -210,7 +294,7 @@ export function kInjectFailure(n: u32): void {
 
 export function kFreeCount(): u32 { return freeCount; }
 export function kTablePages(): u32 { return tablePages; }
-export function kReserved(): u32 { return resCount; }
+export function kReserved(): u32 { return resCount + hugeReserved * hugeFrames; }
 export function kStatBlock(): usize { return kstat; }
 export function kFrameInfo(pfn: u32): u32 { return pfn < nFrames ? frameInfo(pfn) : 0; }
 export function kFrameCount(pfn: u32): u32 { return pfn < nFrames ? frameCount(pfn) : 0; }

@@ -7,10 +7,10 @@
 // pud/pmd of 2-level i386) is a level the loop passes through without reading memory.
 
 import { ramBase, ramSize } from "../state";
-import { PTE_A, PTE_D, PTE_PS, PTE_RW, PTE_SW_SPECIAL } from "../x86";
+import { PTE_A, PTE_D, PTE_PS, PTE_RW, PTE_SW_SPECIAL, PTE_XD } from "../x86";
 import {
   FI_TABLE, framesBase, KS_COPIED, KS_FAULTS, KS_FRAMES_COPIED, KS_LEVELS, KS_READ, KS_REPLACED, KS_VISITED, KS_WRITTEN,
-  PAGE_SIZE, frameAddr, frameCount, freeTable, kadd, meta, nFrames, putFrame, take,
+  PAGE_SIZE, frameAddr, frameCount, freeTable, kadd, meta, nFrames, putFrame, take, takeHuge,
 } from "./frames";
 
 // Geometry of the design's software levels, 1 (PTE) .. kTop, 16 bytes per level.
@@ -49,6 +49,8 @@ const OP_PROTECT: u32 = 3;
 const OP_POPULATE: u32 = 4;
 const OP_COUNT_COPY: u32 = 5;
 const OP_COUNT_POPULATE: u32 = 6;
+const OP_SPLIT: u32 = 7;
+const OP_COUNT_SPLIT: u32 = 8;
 
 const NO_TABLE: u64 = <u64>-1; // a table the count pass knows is still to be allocated
 
@@ -74,6 +76,7 @@ let popZeroEntry: u64 = 0; //  the whole entry mapping the zero page
 let physCursor: u64 = 0;
 let needTables: u32 = 0;
 let needFrames: u32 = 0;
+let needHuge: u32 = 0;
 const lastSpan = memory.data(8 * 8); // per level: start address of the last table counted
 
 // Work of the running call, added to kstat when it returns.
@@ -361,7 +364,7 @@ function rangeLevel<E>(level: u32, table: u64, dtable: u64, addr: u64, end: u64)
     if (table == NO_TABLE) {
       // Count pass below a table that does not exist yet.
       if (level == leafLevel) {
-        if (popSrc == SRC_NEW) needFrames += <u32>(size >> 12);
+        if (popSrc != SRC_PHYS) needHuge++;
       } else {
         countTable(childLevel(level), span);
         rangeLevel<E>(level - 1, NO_TABLE, 0, addr, next);
@@ -370,13 +373,7 @@ function rangeLevel<E>(level: u32, table: u64, dtable: u64, addr: u64, end: u64)
       const e = <u64>load<E>(p);
       readN++;
       if (level == leafLevel) {
-        // A large leaf written by populate (boot direct map, kernel text) or counted for it.
-        if (!e && op == OP_POPULATE) {
-          store<E>(p, <E>(physCursor | popTemplate | PTE_PS));
-          writtenN++;
-          faultsN++;
-        }
-        physCursor += size;
+        largeAtLeafLevel<E>(level, p, e, size);
       } else if (isLarge(level, e)) {
         largeLeaf<E>(level, p, dp, e, addr, next, size);
       } else if (e) {
@@ -432,6 +429,73 @@ function rangeLevel<E>(level: u32, table: u64, dtable: u64, addr: u64, end: u64)
   }
 }
 
+/** Are all n frames from pfn referenced once (by this mapping alone)? */
+function allOnce(pfn: u32, n: u32): bool {
+  for (let i: u32 = 0; i < n; i++) {
+    if (pfn + i >= nFrames || frameCount(pfn + i) != 1) return false;
+  }
+  return true;
+}
+
+/**
+ * An entry at the level where the operation's leaves are large (leafLevel > 1): populate maps a
+ * large page (physical range, or a new zeroed run) or breaks copy-on-write on one; split turns a
+ * large leaf into a table of small ones; the count passes size their reservations.
+ */
+function largeAtLeafLevel<E>(level: u32, p: usize, e: u64, size: u64): void {
+  const frames = <u32>(size >> 12);
+  const large = isLarge(level, e);
+  const base = <u32>((entryAddr<E>(e) & ~(size - 1)) >> 12);
+  const cow = large && popWrite && popSrc == SRC_ANON && !(e & PTE_RW);
+  if (op == OP_POPULATE) {
+    let ne: u64 = 0;
+    if (!e) {
+      if (popSrc == SRC_PHYS) {
+        ne = physCursor | popTemplate | PTE_PS;
+      } else {
+        const f = takeHuge();
+        memory.fill(frameAddr(f), 0, <usize>size);
+        ne = (<u64>f << 12) | popTemplate | PTE_PS;
+      }
+    } else if (cow) {
+      if (allOnce(base, frames)) {
+        ne = e | PTE_RW | PTE_D | PTE_A; // the only user: reuse the page
+      } else {
+        const f = takeHuge();
+        memory.copy(frameAddr(f), frameAddr(base), <usize>size);
+        refFrames(base, frames, -1);
+        framesCopiedN += frames;
+        ne = (<u64>f << 12) | popTemplate | PTE_PS;
+      }
+    }
+    if (ne) {
+      store<E>(p, <E>ne);
+      writtenN++;
+      faultsN++;
+      if (e) replacedN++;
+    }
+  } else if (op == OP_COUNT_POPULATE) {
+    if (!e ? popSrc != SRC_PHYS : cow && !allOnce(base, frames)) needHuge++;
+  } else if (op == OP_SPLIT && large) {
+    // The same frames and rights in a table of small leaves (PS and a large page's PAT bit off).
+    const t = take(FI_TABLE);
+    const bits = (e & 0xFFF & ~PTE_PS) | (e & PTE_XD);
+    const n = <u32>gMask(1) + 1;
+    let d = frameAddr(t);
+    let pa = <u64>base << 12;
+    for (let j: u32 = 0; j < n; j++) {
+      store<E>(d, <E>(pa | bits));
+      d += sizeof<E>();
+      pa += PAGE_SIZE;
+    }
+    store<E>(p, <E>((<u64>t << 12) | gTableBits(level)));
+    writtenN += <u64>n + 1;
+  } else if (op == OP_COUNT_SPLIT && large) {
+    needTables++;
+  }
+  physCursor += size;
+}
+
 /** A large leaf met by copy, zap or protect (the facade splits partly covered ones first). */
 @inline function largeLeaf<E>(level: u32, p: usize, dp: usize, e: u64, addr: u64, next: u64, size: u64): void {
   const whole = (addr & (size - 1)) == 0 && next - addr == size;
@@ -476,10 +540,12 @@ function run(root: u32, droot: u32, start: u64, end: u64): void {
 export function kCountBegin(): void {
   needTables = 0;
   needFrames = 0;
+  needHuge = 0;
   memory.fill(lastSpan, 0xff, 8 * 8);
 }
 export function kNeedTables(): u32 { return needTables; }
 export function kNeedFrames(): u32 { return needFrames; }
+export function kNeedHuge(): u32 { return needHuge; }
 
 /** Counts the tables a copy of [start, end) into a new tree will allocate. */
 export function kCountCopy(root: u32, start: u64, end: u64): void {
@@ -545,6 +611,20 @@ export function kPopulate(
   popTemplate = template;
   popZeroEntry = zeroEntry;
   physCursor = phys;
+  run(root, 0, start, end);
+}
+
+/** Count pass of kSplit: adds a table for each large leaf at `level` in [start, end). */
+export function kCountSplit(root: u32, start: u64, end: u64, level: u32): void {
+  op = OP_COUNT_SPLIT;
+  leafLevel = level;
+  run(root, 0, start, end);
+}
+
+/** Splits every large leaf at `level` in [start, end) into a table of small leaves (split_huge_page). */
+export function kSplit(root: u32, start: u64, end: u64, level: u32): void {
+  op = OP_SPLIT;
+  leafLevel = level;
   run(root, 0, start, end);
 }
 

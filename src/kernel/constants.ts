@@ -11,6 +11,8 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_POPULATE = 0x8000;
+/** Back the mapping with large pages (2 MiB; 4 MiB on i386-2level), split when cut. */
+export const MAP_HUGETLB = 0x40000;
 
 export type KernelErrorCode = "ENOMEM" | "EINVAL" | "EFAULT" | "ESRCH";
 

@@ -59,6 +59,9 @@ export interface KernelCore {
   frameInfo(pfn: number): number;
   frameCount(pfn: number): number;
   reserve(n: number): boolean;
+  /** Reserves count runs of `frames` free frames aligned to their size (large pages); all or nothing. */
+  reserveHuge(count: number, frames: number): boolean;
+  /** Returns every reserved frame and run. */
   release(): void;
   /** A frame from the reservation (a table page if `table`), zeroed if `zero`. */
   take(table: boolean, zero: boolean): number;
@@ -71,6 +74,8 @@ export interface KernelCore {
   countBegin(): void;
   needTables(): number;
   needFrames(): number;
+  /** Large pages (runs) the counted populate will take. */
+  needHuge(): number;
   countCopy(root: number, start: bigint, end: bigint): void;
   copy(src: number, dst: number, start: bigint, end: bigint, cow: boolean, shared: boolean): void;
   zap(root: number, start: bigint, end: bigint, floor: bigint, ceiling: bigint, clear: boolean): void;
@@ -80,6 +85,10 @@ export interface KernelCore {
     root: number, start: bigint, end: bigint, write: boolean, src: number, leafLevel: number,
     template: bigint, zeroEntry: bigint, phys: bigint,
   ): void;
+  /** Count pass of split: a table for each large leaf at `level` in [start, end). */
+  countSplit(root: number, start: bigint, end: bigint, level: number): void;
+  /** Turns each large leaf at `level` in [start, end) into a table of small leaves (same frames and rights). */
+  split(root: number, start: bigint, end: bigint, level: number): void;
   cloneEntries(dst: number, src: number, first: number, n: number): void;
   /** Copies entries present in src and empty in dst over [first, first + n); returns how many. */
   syncEntries(dst: number, src: number, first: number, n: number): number;
@@ -99,12 +108,16 @@ interface KernelExports {
   kTake(table: number, zero: number): number;
   kFree(pfn: number): void;
   kReserve(n: number): number;
+  kReserveHuge(count: number, frames: number): number;
   kRelease(): void;
   kGeoLevel(level: number, shift: number, idxBits: number, flags: number, tableBits: number): void;
   kGeoInit(top: number, entryBytes: number): void;
   kCountBegin(): void;
   kNeedTables(): number;
   kNeedFrames(): number;
+  kNeedHuge(): number;
+  kCountSplit(root: number, start: bigint, end: bigint, level: number): void;
+  kSplit(root: number, start: bigint, end: bigint, level: number): void;
   kCountCopy(root: number, start: bigint, end: bigint): void;
   kCopy(src: number, dst: number, start: bigint, end: bigint, cow: number, shared: number): void;
   kZap(root: number, start: bigint, end: bigint, floor: bigint, ceiling: bigint, clear: number): void;
@@ -135,6 +148,7 @@ export function wasmCore(access: CoreAccess): KernelCore {
     frameInfo: (pfn) => k.kFrameInfo(pfn) >>> 0,
     frameCount: (pfn) => k.kFrameCount(pfn) >>> 0,
     reserve: (n) => k.kReserve(n) !== 0,
+    reserveHuge: (count, frames) => k.kReserveHuge(count, frames) !== 0,
     release: () => k.kRelease(),
     take: (table, zero) => k.kTake(table ? 1 : 0, zero ? 1 : 0),
     free: (pfn) => k.kFree(pfn),
@@ -143,6 +157,9 @@ export function wasmCore(access: CoreAccess): KernelCore {
     countBegin: () => k.kCountBegin(),
     needTables: () => k.kNeedTables(),
     needFrames: () => k.kNeedFrames(),
+    needHuge: () => k.kNeedHuge(),
+    countSplit: (root, start, end, level) => k.kCountSplit(root, start, end, level),
+    split: (root, start, end, level) => k.kSplit(root, start, end, level),
     countCopy: (root, start, end) => k.kCountCopy(root, start, end),
     copy: (src, dst, start, end, cow, shared) => k.kCopy(src, dst, start, end, cow ? 1 : 0, shared ? 1 : 0),
     zap: (root, start, end, floor, ceiling, clear) => k.kZap(root, start, end, floor, ceiling, clear ? 1 : 0),

@@ -12,7 +12,7 @@ import { FI_KERNEL, KG_FOLDED, KG_LARGE, KS, KS_COUNT, SRC_ANON, SRC_NEW, SRC_PH
 import { tsCore } from "./ts-core.js";
 import { DESIGNS, DESIGN_NAMES, type Design, type DesignName } from "./designs.js";
 import {
-  KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC,
+  KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC,
   PROT_READ, PROT_WRITE,
 } from "./constants.js";
 import { VmaList, type Vma } from "./vma.js";
@@ -120,13 +120,16 @@ const PROTNONE = 0x800n; // bit 11: PROT_NONE page: not present to the CPU, stil
 const XD = 1n << 63n;
 const PAGE = 4096n;
 const MIB = 1n << 20n;
-const HUGE = 2n * MIB;
+const HUGE = 2n * MIB; // x86_64's data alignment and kernel-text page
 const pageUp = (x: bigint) => (x + PAGE - 1n) & ~(PAGE - 1n);
 const alignUp = (x: bigint, a: bigint) => (x + a - 1n) & ~(a - 1n);
 const hex = (v: bigint) => `0x${v.toString(16)}`;
-const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_POPULATE;
+const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB;
 const LOW_RESERVED_FRAMES = 512; // first 2 MiB: real-mode area and the kernel image
 const STACK_GAP = 128n * MIB; //     mmap_base sits this far below the stack top
+
+/** A range of one area to populate, with the level its leaves go at (1, or the large-page level). */
+type Piece = [Vma, bigint, bigint, number];
 
 interface VmArea {
   start: bigint;
@@ -161,6 +164,9 @@ export class Kernel {
   readonly userTop: bigint;
   readonly vmallocStart: bigint;
   readonly vmallocEnd: bigint;
+  /** Size of the design's large page (2 MiB; 4 MiB on i386-2level), what MAP_HUGETLB maps. */
+  readonly hugePageSize: bigint;
+  #hugeLevel: number;
 
   #core: KernelCore;
   #view: DataView;
@@ -187,6 +193,11 @@ export class Kernel {
     core.framesInit(this.totalFrames);
     for (let pfn = 0; pfn <= LOW_RESERVED_FRAMES; pfn++) core.claim(pfn, FI_KERNEL); // + empty_zero_page
     const n = design.levels.length;
+    // The lowest level that may hold a large leaf: 2 MiB PMDs, or i386's 4 MiB PDEs.
+    let hugeIndex = n - 2;
+    while (!(design.levels[hugeIndex]!.bits > 0 && design.levels[hugeIndex]!.flags & KG_LARGE)) hugeIndex--;
+    this.#hugeLevel = n - hugeIndex;
+    this.hugePageSize = 1n << BigInt(design.levels[hugeIndex]!.shift);
     core.geoInit(n, design.entryBytes);
     design.levels.forEach((l, i) => core.geoLevel(n - i, l.shift, l.bits, l.flags, l.tableBits));
 
@@ -486,16 +497,17 @@ export class Kernel {
    * Populates pieces of areas (fault work), all or nothing: ENOMEM leaves every table as it was.
    * Returns how many present entries it replaced (which the TLB may still hold).
    */
-  #populate(mm: Mm, pieces: Array<[Vma, bigint, bigint]>, write: boolean, src: number, faults: boolean): number {
+  #populate(mm: Mm, pieces: Piece[], write: boolean, src: number, faults: boolean): number {
     const c = this.#core;
     c.countBegin();
-    for (const [v, s, e] of pieces) c.countPopulate(mm.root, s, e, write, src, v.huge ? 2 : 1);
-    if (!c.reserve(c.needTables() + c.needFrames())) {
+    for (const [v, s, e, level] of pieces) c.countPopulate(mm.root, s, e, write, src, level);
+    if (!c.reserve(c.needTables() + c.needFrames()) || !c.reserveHuge(c.needHuge(), Number(this.hugePageSize >> 12n))) {
+      c.release();
       this.#absorb(mm);
       throw new KernelError("ENOMEM", `out of memory populating ${hex(pieces[0]![1])}`);
     }
-    for (const [v, s, e] of pieces) {
-      c.populate(mm.root, s, e, write, src, v.huge ? 2 : 1, this.#leafBits(v, write || v.shared), this.#zeroEntry(v), 0n);
+    for (const [v, s, e, level] of pieces) {
+      c.populate(mm.root, s, e, write, src, level, this.#leafBits(v, write || v.shared), this.#zeroEntry(v), 0n);
     }
     c.release();
     const replaced = c.stat[KS.entriesReplaced]!;
@@ -511,9 +523,96 @@ export class Kernel {
     if (!v) return false;
     if (write ? !(v.prot & PROT_WRITE) : fetch ? !(v.prot & PROT_EXEC) : v.prot === 0) return false;
     const page = va & ~(PAGE - 1n);
+    const H = this.hugePageSize;
+    const block = va & ~(H - 1n);
+    if (v.huge && block >= v.start && block + H <= v.end && !this.#tableAt(mm, block)) {
+      // A large page for the whole block (transparent-huge-page style), falling back to small
+      // pages when no aligned run of free frames is left.
+      const c = this.#core;
+      const level = this.#hugeLevel;
+      c.countBegin();
+      c.countPopulate(mm.root, block, block + H, write, SRC_ANON, level);
+      if (!c.reserve(c.needTables() + c.needFrames())) {
+        this.#absorb(mm);
+        throw new KernelError("ENOMEM", `out of memory for a page table at ${hex(block)}`);
+      }
+      if (c.reserveHuge(c.needHuge(), Number(H >> 12n))) {
+        c.populate(mm.root, block, block + H, write, SRC_ANON, level, this.#leafBits(v, write), this.#zeroEntry(v), 0n);
+        c.release();
+        const replaced = c.stat[KS.entriesReplaced]!;
+        this.#absorb(mm);
+        if (replaced) this.#flush(mm, block, block + H);
+        return true;
+      }
+      c.release();
+      this.#absorb(mm);
+      if (this.#entryAt(mm, block, level) & PS) {
+        // Copy-on-write of a shared large page with no run to copy it to: split it, copy one page.
+        c.countBegin();
+        c.countSplit(mm.root, block, block + H, level);
+        if (!c.reserve(c.needTables() + 1)) {
+          this.#absorb(mm);
+          throw new KernelError("ENOMEM", `out of memory splitting the large page at ${hex(block)}`);
+        }
+        c.split(mm.root, block, block + H, level);
+        c.populate(mm.root, page, page + PAGE, write, SRC_ANON, 1, this.#leafBits(v, write), this.#zeroEntry(v), 0n);
+        c.release();
+        this.#absorb(mm);
+        this.#flush(mm, block, block + H);
+        return true;
+      }
+    }
     // A write to the zero page or a copy-on-write break replaced a present entry: flush it.
-    if (this.#populate(mm, [[v, page, page + PAGE]], write, SRC_ANON, false)) this.#flush(mm, page, page + PAGE);
+    if (this.#populate(mm, [[v, page, page + PAGE, 1]], write, SRC_ANON, false)) this.#flush(mm, page, page + PAGE);
     return true;
+  }
+
+  /** The entry at `level` on va's path in mm's tables (0n if the walk stops above it). */
+  #entryAt(mm: Mm, va: bigint, level: number): bigint {
+    const d = this.design;
+    const mask = d.entryBytes === 8 ? 0xffffffffff000n : 0xfffff000n;
+    let table = mm.root;
+    for (let i = 0; i < d.levels.length; i++) {
+      const l = d.levels[i]!;
+      const at = d.levels.length - i;
+      if (l.flags & KG_FOLDED) continue;
+      const e = this.#entry(table, Number((va >> BigInt(l.shift)) & BigInt((1 << l.bits) - 1)));
+      if (at === level || e === 0n || (l.flags & KG_LARGE && e & PS)) return at === level ? e : 0n;
+      table = Number((e & mask) >> 12n);
+    }
+    return 0n;
+  }
+
+  /** Does a table of small pages already sit where va's large page would go? */
+  #tableAt(mm: Mm, va: bigint): boolean {
+    const e = this.#entryAt(mm, va, this.#hugeLevel);
+    return e !== 0n && !(e & PS);
+  }
+
+  /** Splits the large leaves of these blocks into small pages (split_huge_page), all or nothing. */
+  #splitBlocks(mm: Mm, blocks: bigint[]): void {
+    const c = this.#core;
+    const H = this.hugePageSize;
+    c.countBegin();
+    for (const b of blocks) c.countSplit(mm.root, b, b + H, this.#hugeLevel);
+    if (!c.reserve(c.needTables())) {
+      this.#absorb(mm);
+      throw new KernelError("ENOMEM", `out of memory splitting a large page at ${hex(blocks[0]!)}`);
+    }
+    for (const b of blocks) c.split(mm.root, b, b + H, this.#hugeLevel);
+    c.release();
+    this.#absorb(mm);
+  }
+
+  /** Splits large pages that [start, end) cuts through (munmap and mprotect of part of one). */
+  #splitEdges(mm: Mm, start: bigint, end: bigint): void {
+    const H = this.hugePageSize;
+    const blocks: bigint[] = [];
+    for (const at of [start, end]) {
+      const b = at & ~(H - 1n);
+      if (at !== b && mm.vmas.find(b)?.huge && this.#entryAt(mm, b, this.#hugeLevel) & PS && !blocks.includes(b)) blocks.push(b);
+    }
+    if (blocks.length) this.#splitBlocks(mm, blocks);
   }
 
   #present(mm: Mm, va: bigint): boolean {
@@ -702,8 +801,8 @@ export class Kernel {
     if (type !== MAP_SHARED && type !== MAP_PRIVATE) throw new KernelError("EINVAL", "flags must have exactly one of MAP_SHARED and MAP_PRIVATE");
     if (!(flags & MAP_ANONYMOUS)) throw new KernelError("EINVAL", "only MAP_ANONYMOUS mappings are supported (no files)");
     if (length === 0n) throw new KernelError("EINVAL", "length is 0");
-    const huge = false; // MAP_HUGETLB: not yet
-    const align = huge ? HUGE : PAGE;
+    const huge = (flags & MAP_HUGETLB) !== 0;
+    const align = huge ? this.hugePageSize : PAGE;
     const len = alignUp(length, align);
     if (len > d.userTop) throw new KernelError("ENOMEM", `length ${hex(len)} exceeds the address space`);
     let addr: bigint;
@@ -718,7 +817,10 @@ export class Kernel {
     if (vma.shared) {
       // Shared anonymous memory is populated here, so that every process mapping it (fork)
       // maps the same frames: reserve first (all or nothing), then unmap and map.
-      if (!this.#core.reserve(this.#sharedNeed(addr, len))) {
+      const c = this.#core;
+      const pages = huge ? 0 : Number(len >> 12n);
+      if (!c.reserve(this.#tablesUpTo(addr, len) + pages) || !c.reserveHuge(huge ? Number(len / align) : 0, Number(align >> 12n))) {
+        c.release();
         throw new KernelError("ENOMEM", `out of memory for a shared mapping of ${hex(len)} bytes`);
       }
     }
@@ -726,18 +828,18 @@ export class Kernel {
     mm.vmas.insert(vma);
     if (vma.shared) {
       const c = this.#core;
-      c.populate(mm.root, addr, addr + len, true, SRC_NEW, huge ? 2 : 1, this.#leafBits(vma, false), 0n, 0n);
+      c.populate(mm.root, addr, addr + len, true, SRC_NEW, huge ? this.#hugeLevel : 1, this.#leafBits(vma, false), 0n, 0n);
       c.release();
       this.#absorb(mm);
     } else if (flags & MAP_POPULATE && prot) {
-      this.#populate(mm, [[vma, addr, addr + len]], (prot & PROT_WRITE) !== 0, SRC_ANON, true);
+      this.#populate(mm, [[vma, addr, addr + len, huge ? this.#hugeLevel : 1]], (prot & PROT_WRITE) !== 0, SRC_ANON, true);
     }
     return addr;
   }
 
-  /** An upper bound of the frames a shared populate of [addr, addr + len) takes: pages and tables. */
-  #sharedNeed(addr: bigint, len: bigint): number {
-    let n = Number(len >> 12n);
+  /** An upper bound of the table pages a populate of [addr, addr + len) takes. */
+  #tablesUpTo(addr: bigint, len: bigint): number {
+    let n = 0;
     for (const l of this.design.levels.slice(1)) {
       if (l.flags & 1) continue;
       const span = 1n << BigInt(l.shift + l.bits);
@@ -787,11 +889,7 @@ export class Kernel {
     if (len === 0n) throw new KernelError("EINVAL", "length is 0");
     const end = start + pageUp(len);
     if (end > this.userTop) throw new KernelError("EINVAL", `${hex(start)} + ${hex(len)} is beyond TASK_SIZE`);
-    for (const v of mm.vmas.overlapping(start, end)) {
-      if (v.huge && ((start > v.start && start & (HUGE - 1n)) || (end < v.end && end & (HUGE - 1n)))) {
-        throw new KernelError("EINVAL", `${hex(start)}..${hex(end)} splits a 2 MiB page`);
-      }
-    }
+    this.#splitEdges(mm, start, end);
     this.#unmap(mm, start, end);
   }
 
@@ -808,11 +906,7 @@ export class Kernel {
     if (end > this.userTop || !mm.vmas.covers(start, end)) {
       throw new KernelError("ENOMEM", `${hex(start)}..${hex(end)} is not entirely mapped`);
     }
-    for (const v of mm.vmas.overlapping(start, end)) {
-      if (v.huge && ((start > v.start && start & (HUGE - 1n)) || (end < v.end && end & (HUGE - 1n)))) {
-        throw new KernelError("EINVAL", `${hex(start)}..${hex(end)} splits a 2 MiB page`);
-      }
-    }
+    this.#splitEdges(mm, start, end);
     mm.vmas.splitAt(start);
     mm.vmas.splitAt(end);
     for (const v of mm.vmas.overlapping(start, end)) {
@@ -854,14 +948,25 @@ export class Kernel {
     const start = v0 & ~(PAGE - 1n);
     const end = pageUp(v0 + len);
     if (end > this.userTop || !mm.vmas.covers(start, end)) throw new KernelError("EFAULT", `${hex(v0)}..${hex(v0 + len)} is not mapped`);
-    const pieces: Array<[Vma, bigint, bigint]> = [];
+    const pieces: Piece[] = [];
     for (const v of mm.vmas.overlapping(start, end)) {
       if (write ? !(v.prot & PROT_WRITE) : v.prot === 0) {
         throw new KernelError("EFAULT", `${write ? "write" : "read"} to ${hex(v.start)}..${hex(v.end)} is not allowed by its protection`);
       }
       const s = v.start > start ? v.start : start;
       const e = v.end < end ? v.end : end;
-      pieces.push([v, v.huge ? s & ~(HUGE - 1n) : s, v.huge ? alignUp(e, HUGE) : e]);
+      if (!v.huge) {
+        pieces.push([v, s, e, 1]);
+        continue;
+      }
+      // Whole blocks inside the area get large pages (unless already split); edges small ones.
+      const H = this.hugePageSize;
+      for (let b = s & ~(H - 1n); b < e; b += H) {
+        const lo = b > s ? b : s;
+        const hi = b + H < e ? b + H : e;
+        if (b >= v.start && b + H <= v.end && !this.#tableAt(mm, b)) pieces.push([v, b, b + H, this.#hugeLevel]);
+        else pieces.push([v, lo, hi, 1]);
+      }
     }
     // Write faults may replace present read-only entries (zero page, copy-on-write).
     if (this.#populate(mm, pieces, write, SRC_ANON, true)) this.#flush(mm, start, end);

@@ -34,6 +34,8 @@ const ADDR_LO = 0xfffff000 | 0; // address bits 31:12
 const ADDR_HI = 0xfffff; //        address bits 51:32
 
 const OP_COPY = 1, OP_ZAP = 2, OP_PROTECT = 3, OP_POPULATE = 4, OP_COUNT_COPY = 5, OP_COUNT_POPULATE = 6;
+const OP_SPLIT = 7, OP_COUNT_SPLIT = 8;
+const PTE_XD_HI = 0x80000000 | 0; // bit 63, in the high word
 
 /** u64 bigint as an exact double (page-aligned); an exclusive end of 0 is the top, 2^64. */
 const addr = (v: bigint): number => Number(BigInt.asUintN(64, v));
@@ -56,6 +58,11 @@ class TsCore implements KernelCore {
   #resCount = 0;
   #failIn = 0;
   #tablePages = 0;
+  // Large pages: reserved runs (as assembly/kernel/frames.ts).
+  #hugeHead = 0;
+  #hugeFrames = 512;
+  #hugeCursor = 0;
+  #hugeReserved = 0;
 
   // Geometry, per software level 1 (PTE) .. top.
   #gSize = new Float64Array(8);
@@ -87,6 +94,7 @@ class TsCore implements KernelCore {
   #phys = 0;
   #needTables = 0;
   #needFrames = 0;
+  #needHuge = 0;
   #lastSpan = new Float64Array(8);
 
   // Work of the running call, added to stat when it returns.
@@ -156,6 +164,9 @@ class TsCore implements KernelCore {
     this.#resCount = 0;
     this.#failIn = 0;
     this.#tablePages = 0;
+    this.#hugeHead = 0;
+    this.#hugeReserved = 0;
+    this.#hugeCursor = 0;
     for (let pfn = nFrames; pfn > 0; pfn--) this.#pushFree(pfn - 1);
     this.stat.fill(0);
   }
@@ -179,7 +190,7 @@ class TsCore implements KernelCore {
     return this.#tablePages;
   }
   reserved(): number {
-    return this.#resCount;
+    return this.#resCount + this.#hugeReserved * this.#hugeFrames;
   }
   frameInfo(pfn: number): number {
     return pfn < this.#nFrames ? this.#m[this.#fb + pfn * 2]! >>> 0 : 0;
@@ -206,6 +217,77 @@ class TsCore implements KernelCore {
 
   release(): void {
     while (this.#resHead) this.#pushFree(this.#popReserved());
+    while (this.#hugeHead) this.#releaseRun();
+  }
+
+  /** First frame (pfn + 1) of an aligned run of n free frames, or 0. */
+  #findRun(n: number): number {
+    const m = this.#m;
+    const blocks = Math.floor(this.#nFrames / n);
+    for (let i = 0; i < blocks; i++) {
+      const b = (this.#hugeCursor + i) % blocks;
+      const base = b * n;
+      let free = true;
+      for (let j = 0; j < n; j++) {
+        if (!(m[this.#fb + (base + j) * 2]! & FI_FREE)) {
+          free = false;
+          break;
+        }
+      }
+      if (free) {
+        this.#hugeCursor = (b + 1) % blocks;
+        return base + 1;
+      }
+    }
+    return 0;
+  }
+
+  #releaseRun(): void {
+    const base = this.#hugeHead - 1;
+    this.#hugeHead = this.#m[this.#fb + base * 2]! & FI_LINK;
+    this.#hugeReserved--;
+    for (let j = this.#hugeFrames; j > 0; j--) this.#pushFree(base + j - 1);
+  }
+
+  reserveHuge(count: number, frames: number): boolean {
+    const m = this.#m;
+    this.#hugeFrames = frames;
+    for (let i = 0; i < count; i++) {
+      let injected = false;
+      if (this.#failIn) {
+        this.#failIn--;
+        injected = this.#failIn === 0;
+      }
+      const r = injected ? 0 : this.#findRun(frames);
+      if (!r) {
+        for (let j = 0; j < i; j++) this.#releaseRun();
+        return false;
+      }
+      const base = r - 1;
+      for (let j = 0; j < frames; j++) {
+        this.#unlinkFree(base + j);
+        m[this.#fb + (base + j) * 2] = FI_RES;
+        m[this.#fb + (base + j) * 2 + 1] = 0;
+      }
+      m[this.#fb + base * 2] = FI_RES | this.#hugeHead;
+      this.#hugeHead = r;
+      this.#hugeReserved++;
+    }
+    return true;
+  }
+
+  /** Takes a reserved run as a large data page (every frame count 1); returns its first pfn. */
+  #takeHuge(): number {
+    if (!this.#hugeHead) throw new Error("wasm-mmu: kernel took more large pages than it reserved (count pass and work disagree)");
+    const m = this.#m;
+    const base = this.#hugeHead - 1;
+    this.#hugeHead = m[this.#fb + base * 2]! & FI_LINK;
+    this.#hugeReserved--;
+    for (let j = 0; j < this.#hugeFrames; j++) {
+      m[this.#fb + (base + j) * 2] = 0;
+      m[this.#fb + (base + j) * 2 + 1] = 1;
+    }
+    return base;
   }
 
   #take(flags: number): number {
@@ -585,7 +667,7 @@ class TsCore implements KernelCore {
       if (table === NO_TABLE) {
         // Count pass below a table that does not exist yet.
         if (level === this.#leafLevel) {
-          if (this.#popSrc === SRC_NEW) this.#needFrames += size / PAGE;
+          if (this.#popSrc !== SRC_PHYS) this.#needHuge++;
         } else {
           this.#countTable(this.#childLevel(level), span);
           this.#rangeLevel(level - 1, NO_TABLE, 0, addr, next);
@@ -595,13 +677,7 @@ class TsCore implements KernelCore {
         const hi = step === 2 ? m[p + 1]! : 0;
         this.#read++;
         if (level === this.#leafLevel) {
-          // A large leaf written by populate (boot direct map, kernel text) or counted for it.
-          if ((lo | hi) === 0 && op === OP_POPULATE) {
-            this.#store(p, (this.#phys % TWO32) | this.#tplLo | PTE_PS, Math.floor(this.#phys / TWO32) | this.#tplHi);
-            this.#written++;
-            this.#faults++;
-          }
-          this.#phys += size;
+          this.#largeAtLeafLevel(level, p, lo, hi, size);
         } else if (large && (lo & PTE_PS) !== 0) {
           this.#largeLeaf(p, dp, lo, hi, addr, next, size);
         } else if ((lo | hi) !== 0) {
@@ -659,6 +735,85 @@ class TsCore implements KernelCore {
       p += step;
       dp += step;
     }
+  }
+
+  /** Are all n frames from pfn referenced once (by this mapping alone)? */
+  #allOnce(pfn: number, n: number): boolean {
+    for (let i = 0; i < n; i++) {
+      if (pfn + i >= this.#nFrames || this.frameCount(pfn + i) !== 1) return false;
+    }
+    return true;
+  }
+
+  /**
+   * An entry at the level where the operation's leaves are large (leafLevel > 1): populate maps
+   * a large page (physical range, or a new zeroed run) or breaks copy-on-write on one; split
+   * turns a large leaf into a table of small ones; the count passes size their reservations.
+   */
+  #largeAtLeafLevel(level: number, p: number, lo: number, hi: number, size: number): void {
+    const m = this.#m;
+    const op = this.#op;
+    const frames = size / PAGE;
+    const large = level > 1 && (this.#gFlags[level]! & KG_LARGE) !== 0 && (lo & PTE_PS) !== 0;
+    const full = this.#wide ? (hi & ADDR_HI) * TWO32 + ((lo & ADDR_LO) >>> 0) : (lo & ADDR_LO) >>> 0;
+    const baseAddr = full - (full % size);
+    const base = baseAddr / PAGE;
+    const cow = large && this.#popWrite && this.#popSrc === SRC_ANON && (lo & PTE_RW) === 0;
+    if (op === OP_POPULATE) {
+      let nlo = 0, nhi = 0, done = true;
+      if ((lo | hi) === 0) {
+        if (this.#popSrc === SRC_PHYS) {
+          nlo = (this.#phys % TWO32) | this.#tplLo | PTE_PS;
+          nhi = Math.floor(this.#phys / TWO32) | this.#tplHi;
+        } else {
+          const f = this.#takeHuge();
+          const w = this.#ramWord + f * 1024;
+          m.fill(0, w, w + frames * 1024);
+          nlo = (f * PAGE) | this.#tplLo | PTE_PS;
+          nhi = this.#tplHi;
+        }
+      } else if (cow) {
+        if (this.#allOnce(base, frames)) {
+          nlo = lo | PTE_RW | PTE_D | PTE_A; // the only user: reuse the page
+          nhi = hi;
+        } else {
+          const f = this.#takeHuge();
+          const from = this.#ramWord + base * 1024;
+          m.copyWithin(this.#ramWord + f * 1024, from, from + frames * 1024);
+          this.#refFrames(base, frames, -1);
+          this.#framesCopied += frames;
+          nlo = (f * PAGE) | this.#tplLo | PTE_PS;
+          nhi = this.#tplHi;
+        }
+      } else {
+        done = false;
+      }
+      if (done) {
+        this.#store(p, nlo, nhi);
+        this.#written++;
+        this.#faults++;
+        if ((lo | hi) !== 0) this.#replaced++;
+      }
+    } else if (op === OP_COUNT_POPULATE) {
+      if ((lo | hi) === 0 ? this.#popSrc !== SRC_PHYS : cow && !this.#allOnce(base, frames)) this.#needHuge++;
+    } else if (op === OP_SPLIT && large) {
+      // The same frames and rights in a table of small leaves (PS and a large page's PAT bit off).
+      const t = this.#take(FI_TABLE);
+      const bitsLo = lo & 0xfff & ~PTE_PS;
+      const bitsHi = hi & PTE_XD_HI;
+      const n = this.#gMask[1]! + 1;
+      const step = this.#wide ? 2 : 1;
+      let d = this.#ramWord + t * 1024;
+      for (let j = 0; j < n; j++, d += step) {
+        const a = baseAddr + j * PAGE;
+        this.#store(d, (a % TWO32) | bitsLo, Math.floor(a / TWO32) | bitsHi);
+      }
+      this.#store(p, (t * PAGE) | this.#gTableBits[level]!, 0);
+      this.#written += n + 1;
+    } else if (op === OP_COUNT_SPLIT && large) {
+      this.#needTables++;
+    }
+    this.#phys += size;
   }
 
   /** A large leaf met by copy, zap or protect (the Kernel splits partly covered ones first). */
@@ -722,6 +877,7 @@ class TsCore implements KernelCore {
   countBegin(): void {
     this.#needTables = 0;
     this.#needFrames = 0;
+    this.#needHuge = 0;
     this.#lastSpan.fill(-1);
   }
   needTables(): number {
@@ -729,6 +885,21 @@ class TsCore implements KernelCore {
   }
   needFrames(): number {
     return this.#needFrames;
+  }
+  needHuge(): number {
+    return this.#needHuge;
+  }
+
+  countSplit(root: number, start: bigint, end: bigint, level: number): void {
+    this.#op = OP_COUNT_SPLIT;
+    this.#leafLevel = level;
+    this.#run(root, 0, start, end);
+  }
+
+  split(root: number, start: bigint, end: bigint, level: number): void {
+    this.#op = OP_SPLIT;
+    this.#leafLevel = level;
+    this.#run(root, 0, start, end);
   }
 
   countCopy(root: number, start: bigint, end: bigint): void {
