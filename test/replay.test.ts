@@ -152,3 +152,13 @@ it("the CLI prints a table and writes the JSON report", () => {
   }
   expect(() => execFileSync(process.execPath, [CLI, "replay", "--designs", "vax", TRACE], { stdio: "pipe" })).toThrow(/vax/);
 });
+
+it("the CLI reads a plain trace from stdin", () => {
+  const text = "==1== hello\nI  00400000,4\n S 00600ff8,16\n L 7ffffff000,8\n";
+  const json = join(mkdtempSync(join(tmpdir(), "replay-")), "r.json");
+  execFileSync(process.execPath, [CLI, "replay", "--ram-mib", "16", "--json", json, "-"], { input: text });
+  const r = JSON.parse(readFileSync(json, "utf8"));
+  expect(r.trace).toBe("-");
+  expect(r.noiseLines).toBe(1);
+  expect(r.results[0]).toMatchObject({ accesses: 3, instructionFetches: 1, stores: 1, loads: 1, translations: 4, pageCrossings: 1, residentPages: 4, pageFaults: 4 });
+});
