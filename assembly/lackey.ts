@@ -15,8 +15,31 @@ export const LK_BAD: usize = 5;
 export const LK_CROSS: usize = 6;
 export const LK_ENTRIES: usize = 7;
 
-@inline function bump(counts: usize, slot: usize): void {
-  store<u64>(counts + slot * 8, load<u64>(counts + slot * 8) + 1);
+@inline function add(counts: usize, slot: usize, n: u32): void {
+  store<u64>(counts + slot * 8, load<u64>(counts + slot * 8) + <u64>n);
+}
+
+const ONES: u64 = 0x0101010101010101;
+const HIGH: u64 = 0x8080808080808080;
+
+/** High bit of each byte of x (all < 0x80) that lies strictly between m and n. */
+@inline function between(x: u64, m: u64, n: u64): u64 {
+  return (ONES * (127 + n) - x) & ~x & (x + ONES * (127 - m)) & HIGH;
+}
+
+/**
+ * The value of 8 hex digits loaded little-endian (first digit in the low byte), or -1 if any
+ * byte is not a hex digit. SWAR: all 8 bytes checked and converted at once.
+ */
+@inline function hex8(x: u64): i64 {
+  if (x & HIGH) return -1;
+  const lower = x | (ONES * 0x20);
+  if ((between(x, 0x2F, 0x3A) | between(lower, 0x60, 0x67)) != HIGH) return -1;
+  // '0'-'9' -> 0-9; 'a'-'f' / 'A'-'F' (bit 6 set) -> low nibble + 9.
+  let v = bswap<u64>((x & (ONES * 0x0F)) + ((x >> 6) & ONES) * 9);
+  v = (v | (v >> 4)) & 0x00FF00FF00FF00FF;
+  v = (v | (v >> 8)) & 0x0000FFFF0000FFFF;
+  return <i64>((v | (v >> 16)) & 0xFFFFFFFF);
 }
 
 /** Index just past the newline that ends the line holding byte i. */
@@ -35,6 +58,8 @@ export const LK_ENTRIES: usize = 7;
 export function lackeyParse(buf: usize, len: u32, vas: usize, accs: usize, cap: u32, kindAccess: u32, counts: usize): u32 {
   let i: u32 = 0;
   let n: u32 = 0;
+  // Counters in locals, added to the block on return.
+  let nI: u32 = 0, nL: u32 = 0, nS: u32 = 0, nM: u32 = 0, noise: u32 = 0, bad: u32 = 0, cross: u32 = 0;
   while (i < len) {
     const start = i;
     let c = <u32>load<u8>(buf + i);
@@ -46,7 +71,7 @@ export function lackeyParse(buf: usize, len: u32, vas: usize, accs: usize, cap: 
       c = <u32>load<u8>(buf + j++);
       kind = c == 76 ? 1 : c == 83 ? 2 : c == 77 ? 3 : -1; // L S M
     } else {
-      bump(counts, LK_NOISE);
+      noise++;
       i = c == NL ? j : lineEnd(buf, i);
       continue;
     }
@@ -54,6 +79,13 @@ export function lackeyParse(buf: usize, len: u32, vas: usize, accs: usize, cap: 
       while (<u32>load<u8>(buf + j) == SPACE) j++;
       let va: u64 = 0;
       let digits: u32 = 0;
+      // lackey prints addresses with at least 8 digits: take 8 at once when they are there.
+      const first8 = hex8(load<u64>(buf + j));
+      if (first8 >= 0) {
+        va = <u64>first8;
+        digits = 8;
+        j += 8;
+      }
       for (;;) {
         c = <u32>load<u8>(buf + j);
         let d = c - 48;
@@ -80,15 +112,15 @@ export function lackeyParse(buf: usize, len: u32, vas: usize, accs: usize, cap: 
           const pages: u64 = size == 0 ? 1 : (((va & 0xFFF) + size - 1) >> 12) + 1;
           if (pages <= <u64>cap) {
             if (<u64>n + pages > <u64>cap) {
-              store<u64>(counts + LK_ENTRIES * 8, n);
-              return start;
+              i = start;
+              break;
             }
             const a = <u8>(kindAccess >> (<u32>kind * 8));
             store<u64>(vas + <usize>n * 8, va);
             store<u8>(accs + n, a);
             n++;
             if (pages > 1) {
-              bump(counts, LK_CROSS);
+              cross++;
               const base = va & ~(<u64>0xFFF);
               for (let p: u64 = 1; p < pages; p++) {
                 store<u64>(vas + <usize>n * 8, base + (p << 12));
@@ -96,16 +128,26 @@ export function lackeyParse(buf: usize, len: u32, vas: usize, accs: usize, cap: 
                 n++;
               }
             }
-            bump(counts, <usize>kind);
+            if (kind == 0) nI++;
+            else if (kind == 1) nL++;
+            else if (kind == 2) nS++;
+            else nM++;
             i = j + 1;
             continue;
           }
         }
       }
     }
-    bump(counts, LK_BAD);
+    bad++;
     i = lineEnd(buf, start);
   }
+  add(counts, 0, nI);
+  add(counts, 1, nL);
+  add(counts, 2, nS);
+  add(counts, 3, nM);
+  add(counts, LK_NOISE, noise);
+  add(counts, LK_BAD, bad);
+  add(counts, LK_CROSS, cross);
   store<u64>(counts + LK_ENTRIES * 8, n);
-  return len;
+  return i;
 }
