@@ -3,12 +3,12 @@
 // and table-page counts exactly as before; in the end every frame comes back.
 import { describe, expect, it } from "vitest";
 import {
-  DESIGN_NAMES, Kernel, KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE,
+  DESIGN_NAMES, Kernel, KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE,
   type DesignName, type Process,
 } from "../src/index.js";
 
 const RW = PROT_READ | PROT_WRITE;
-const RAM = 8 << 20;
+const RAM = 12 << 20;
 
 /** The state an allocating operation may change; `copy` = false views RAM instead of copying it. */
 function snapshot(k: Kernel, copy = true) {
@@ -116,6 +116,29 @@ describe.each(DESIGN_NAMES)("%s", (design: DesignName) => {
     const [ok2, cow] = everyAllocationPoint(k, "copy-on-write fault", () => c.handleFault(a, { write: true }));
     expect(ok2).toBe(true);
     expect(cow).toBe(2);
+    c.exit();
+    p.exit();
+    expect(k.stats().freeFrames).toBe(start);
+  });
+
+  it("large pages: fork, a large copy-on-write fault and splitting munmap/mprotect fail cleanly", async () => {
+    const k = await Kernel.create({ design, ramBytes: RAM });
+    const start = k.stats().freeFrames;
+    const p = busy(k);
+    const H = k.hugePageSize;
+    const a = p.mmap({ length: Number(H), prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB });
+    p.write(a, new Uint8Array([1]));
+    expect(p.pageEntry(a)!.level).toBeGreaterThan(1);
+    const [c] = everyAllocationPoint(k, "fork with a large page", () => p.fork());
+    c.read(a, 1);
+    const [, cow] = everyAllocationPoint(k, "large copy-on-write", () => c.handleFault(a, { write: true }));
+    expect(cow).toBeGreaterThanOrEqual(1);
+    const [, cut] = everyAllocationPoint(k, "munmap inside a large page", () => p.munmap(a + 4096n, 4096));
+    expect(cut).toBe(2);
+    // The child's copy is a large page if a free run was left, else it was split to copy one page.
+    const childLarge = c.pageEntry(a)!.level > 1;
+    const [, prot] = everyAllocationPoint(k, "mprotect inside a large page", () => c.mprotect(a + 8192n, 4096, PROT_READ));
+    expect(prot).toBe(childLarge ? 2 : 1);
     c.exit();
     p.exit();
     expect(k.stats().freeFrames).toBe(start);
