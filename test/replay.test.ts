@@ -153,6 +153,15 @@ it("the CLI prints a table and writes the JSON report", () => {
   expect(() => execFileSync(process.execPath, [CLI, "replay", "--designs", "vax", TRACE], { stdio: "pipe" })).toThrow(/vax/);
 });
 
+it("says which design ran out of guest RAM, and how much it had", async () => {
+  // 4096 distinct pages (16 MiB) written, on 8 MiB of RAM.
+  const lines = Array.from({ length: 4096 }, (_, i) => ` S ${(0x10000000 + i * 4096).toString(16)},8`).join("\n");
+  const { Readable } = await import("node:stream");
+  await expect(replay(Readable.from([Buffer.from(lines)]), { designs: ["x86_64-4level"], ramBytes: 8 << 20 })).rejects.toThrow(
+    /x86_64-4level ran out of guest RAM \(8 MiB\) at 0x10[0-9a-f]+/,
+  );
+});
+
 it("the CLI reads a plain trace from stdin", () => {
   const text = "==1== hello\nI  00400000,4\n S 00600ff8,16\n L 7ffffff000,8\n";
   const json = join(mkdtempSync(join(tmpdir(), "replay-")), "r.json");

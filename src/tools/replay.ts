@@ -7,7 +7,7 @@
 
 import { Kernel } from "../kernel/kernel.js";
 import { DESIGN_NAMES, type DesignName } from "../kernel/designs.js";
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from "../kernel/constants.js";
+import { KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from "../kernel/constants.js";
 import type { Process } from "../kernel/kernel.js";
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, type BatchBuffers, type MachineStats } from "../machine/machine.js";
 import { SKYLAKE_TLB, type PwcConfig, type TlbConfig } from "../machine/tlb.js";
@@ -174,8 +174,16 @@ class DesignReplay {
   #resolve(va: bigint, a: number): boolean {
     const chunk = Number(va / CHUNK);
     let ok = this.#chunks.get(chunk);
-    if (ok === undefined) this.#chunks.set(chunk, (ok = this.#cover(va)));
-    return ok && this.process.handleFault(va, { write: (a & ACCESS_WRITE) !== 0, user: true, fetch: (a & ACCESS_FETCH) !== 0 });
+    try {
+      if (ok === undefined) this.#chunks.set(chunk, (ok = this.#cover(va)));
+      return ok && this.process.handleFault(va, { write: (a & ACCESS_WRITE) !== 0, user: true, fetch: (a & ACCESS_FETCH) !== 0 });
+    } catch (err) {
+      if (err instanceof KernelError && err.code === "ENOMEM") {
+        const mib = this.kernel.machine.ramBytes / MIB;
+        throw new KernelError("ENOMEM", `${this.design} ran out of guest RAM (${mib} MiB) at 0x${va.toString(16)}: give it more (ramBytes, --ram-mib)`);
+      }
+      throw err;
+    }
   }
 
   /**
