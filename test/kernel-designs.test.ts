@@ -254,3 +254,34 @@ describe("vmalloc reaches processes lazily or eagerly", () => {
     expect(k.stats().vmallocSyncs).toBe(2);
   });
 });
+
+describe("set_memory on the direct map (change_page_attr)", () => {
+  it.each<[DesignName, number]>([
+    ["x86_64-4level", 0],
+    ["x86_64-5level", 0],
+    ["x86_64-5level-folded", 0],
+    ["x86_64-3level", 0],
+    ["i386-pae", 0],
+    ["i386-pae-unshared", 1],
+    ["i386-2level", 1],
+  ])("%s: a read-only page reaches every process (%i pgd-list copies each)", async (design, copies) => {
+    const k = await boot(design);
+    const p = k.spawn();
+    const q = k.spawn();
+    const va = k.design.pageOffset + 0x100000n; // the kernel image, in the direct map
+    p.write(va, new Uint8Array([1]), { supervisor: true }); // cached writable (and global) in the TLB
+    k.resetStats();
+    k.setMemory(va, 4096, { write: false, execute: false });
+    expect(k.stats().vmallocSyncs).toBe(2 * copies);
+    for (const proc of [p, q, k.spawn()]) {
+      expect(() => proc.write(va, new Uint8Array([2]), { supervisor: true })).toThrow(/EFAULT/);
+      expect(proc.read(va, 1, { supervisor: true })[0]).toBe(1);
+      proc.write(va + 4096n, new Uint8Array([3]), { supervisor: true }); // the rest of the large page
+      expect(proc.pageEntry(va)!.level).toBe(1); // split
+    }
+    k.setMemory(va, 4096, { write: true, execute: false });
+    p.write(va, new Uint8Array([4]), { supervisor: true });
+    expect(q.read(va, 1, { supervisor: true })[0]).toBe(4);
+    expect(() => k.setMemory(0x1000n, 4096, { write: false, execute: false })).toThrow(/direct map/);
+  });
+});

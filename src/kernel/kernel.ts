@@ -546,7 +546,7 @@ export class Kernel {
       }
       c.release();
       this.#absorb(mm);
-      if (this.#entryAt(mm, block, level) & PS) {
+      if (this.#entryAt(mm.root, block, level) & PS) {
         // Copy-on-write of a shared large page with no run to copy it to: split it, copy one page.
         c.countBegin();
         c.countSplit(mm.root, block, block + H, level);
@@ -567,11 +567,11 @@ export class Kernel {
     return true;
   }
 
-  /** The entry at `level` on va's path in mm's tables (0n if the walk stops above it). */
-  #entryAt(mm: Mm, va: bigint, level: number): bigint {
+  /** The entry at `level` on va's path in the tables from root (0n if the walk stops above it). */
+  #entryAt(root: number, va: bigint, level: number): bigint {
     const d = this.design;
     const mask = d.entryBytes === 8 ? 0xffffffffff000n : 0xfffff000n;
-    let table = mm.root;
+    let table = root;
     for (let i = 0; i < d.levels.length; i++) {
       const l = d.levels[i]!;
       const at = d.levels.length - i;
@@ -585,7 +585,7 @@ export class Kernel {
 
   /** Does a table of small pages already sit where va's large page would go? */
   #tableAt(mm: Mm, va: bigint): boolean {
-    const e = this.#entryAt(mm, va, this.#hugeLevel);
+    const e = this.#entryAt(mm.root, va, this.#hugeLevel);
     return e !== 0n && !(e & PS);
   }
 
@@ -610,7 +610,7 @@ export class Kernel {
     const blocks: bigint[] = [];
     for (const at of [start, end]) {
       const b = at & ~(H - 1n);
-      if (at !== b && mm.vmas.find(b)?.huge && this.#entryAt(mm, b, this.#hugeLevel) & PS && !blocks.includes(b)) blocks.push(b);
+      if (at !== b && mm.vmas.find(b)?.huge && this.#entryAt(mm.root, b, this.#hugeLevel) & PS && !blocks.includes(b)) blocks.push(b);
     }
     if (blocks.length) this.#splitBlocks(mm, blocks);
   }
@@ -658,6 +658,54 @@ export class Kernel {
       copied += n;
     }
     return copied;
+  }
+
+  /**
+   * set_memory_ro/rw/nx/x on the direct map (change_page_attr): new rights for the kernel pages
+   * of [va, va + length) in the reference tables, splitting a large page the range cuts through.
+   * Where processes hold their own copies of the changed entries (i386's pgds, the unshared PAE
+   * kernel PMDs) the change is copied into every pgd on the pgd list (set_pmd_pte), counted in
+   * vmallocSyncs; elsewhere the tables below are shared. Ends with flush_tlb_all.
+   */
+  setMemory(va: bigint, length: number, rights: { write: boolean; execute: boolean }): void {
+    const start = checkU("va", va) & ~(PAGE - 1n);
+    checkInt("length", length, 1, 1 << 30);
+    const r = checkOptions<{ write: boolean; execute: boolean }>("rights", rights, ["write", "execute"]);
+    const write = checkBool("rights.write", r.write);
+    const execute = checkBool("rights.execute", r.execute);
+    const d = this.design;
+    const end = pageUp(va + BigInt(length));
+    const lowmem = BigInt(Math.min(this.machine.ramBytes, Number(d.directMapMax)));
+    if (start < d.pageOffset || end > d.pageOffset + lowmem) {
+      throw new KernelError("EINVAL", `${hex(start)}..${hex(end)} is not in the direct map`);
+    }
+    const c = this.#core;
+    const root = this.#kernelRoot(start);
+    const level = this.#levelOfShift(d.directMapPage);
+    const big = 1n << BigInt(d.directMapPage);
+    const edges = [start, end].map((a) => a & ~(big - 1n)).filter((b, i, all) => all.indexOf(b) === i);
+    const cut = edges.filter((b) => (b < start || b + big > end) && this.#entryAt(root, b, level) & PS);
+    c.countBegin();
+    for (const b of cut) c.countSplit(root, b, b + big, level);
+    if (!c.reserve(c.needTables())) {
+      this.#absorb(null);
+      throw new KernelError("ENOMEM", `out of memory splitting the direct map at ${hex(cut[0]!)}`);
+    }
+    for (const b of cut) c.split(root, b, b + big, level);
+    c.release();
+    const nx = d.nx ? XD : 0n;
+    c.protect(root, start, end, RW | nx, (write ? RW : 0n) | (execute ? 0n : nx));
+    this.#absorb(null);
+    if (d.pgdList) {
+      for (const mm of this.#pgdList) {
+        const [dst, src, first] = this.#syncSlot(mm, start)!;
+        const n = this.#syncSlot(mm, end - 1n)![2] - first + 1;
+        c.cloneEntries(dst, src, first, n);
+        this.#absorb(mm);
+        this.#count(mm, "vmallocSyncs", n);
+      }
+    }
+    this.#flushAll(null);
   }
 
   /** Allocates length bytes of kernel virtual memory backed by new frames (vmalloc). */
