@@ -85,7 +85,7 @@ export function replayCommand(): Command {
     .action(async (trace: string, opts: { designs: DesignName[]; tlb: TlbConfig | false; pwc: string; ramMib: number; json?: string }) => {
       const pwc: PwcConfig | false | undefined = opts.pwc === "none" ? false : undefined;
       const bar = process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: "replay [{bar}] {percentage}% | {translations} translations | {eta_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
+        ? new cliProgress.SingleBar({ format: "replay [{bar}] {percentage}% | {translations} translations | {duration_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
         : undefined;
       let started = false;
       const report = await replay(trace, {

@@ -292,11 +292,12 @@ export async function replay(trace: string | NodeJS.ReadableStream, options: Rep
   const onBlock = (block: EntryBlock) => {
     for (const r of runs) r.simulate(block);
   };
-  let entries = 0;
-  const progress = o.onProgress;
-  for await (const chunk of traceBytes(trace, progress && ((n, total) => progress(n, total, entries)))) {
+  // Progress after each parsed chunk: raw bytes read (they run ahead of parsing) and entries.
+  let read = 0;
+  let total: number | undefined;
+  for await (const chunk of traceBytes(trace, (n, t) => ((read = n), (total = t)))) {
     parser.push(chunk, onBlock);
-    entries = parser.entries;
+    o.onProgress?.(read, total, parser.entries);
   }
   const counts = parser.end(onBlock);
   const seconds = (performance.now() - t0) / 1000;
