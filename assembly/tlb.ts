@@ -277,7 +277,8 @@ export function tlbFill(va: u64, access: u32, leaf: u64, level: u32, rights: u32
   const sideIdx: u32 = (access & ACC_FETCH) ? 0 : 1;
   const size: u32 = level - 1; // KIND_4K, KIND_LARGE or KIND_1G
   const global = pge && (rights & RIGHT_G) != 0;
-  const pk = pke ? <u32>(leaf >> PTE_PK_SHIFT) & 15 : 0;
+  // The key is cached even with CR4.PKE = 0: MOV to CR4 setting PKE does not flush (SDM 4.10.4.1).
+  const pk = mode >= MODE_4L ? <u32>(leaf >> PTE_PK_SHIFT) & 15 : 0;
   const dirty = (leaf & PTE_D) != 0 || (access & ACC_WRITE) != 0;
   const w3 = allowBits(rights & 7, pk, dirty) | (pk << 16) | ((rights & 7) << 20) | (dirty ? W3_DIRTY : 0) | (size << 24);
   for (let lvl: u32 = 1; lvl <= 2; lvl++) {

@@ -169,3 +169,17 @@ describe.each(MODES)("access rights in %s paging", (mode) => {
     expect(cases).toBe((mode === "32-bit" ? 1 : 4) * 16 * 16 * 8 * 4 * 3);
   });
 });
+
+describe.each(["4-level", "5-level"] as const)("protection keys and cached translations in %s paging", (mode) => {
+  it("a translation cached while CR4.PKE = 0 is checked with its page's key once PKE is set (MOV CR4 does not flush for PKE)", async () => {
+    const { m, pt } = await pagedMachine(mode);
+    pt.map(VA[mode], FRAME, P | RW | US | (5n << 59n));
+    m.setRegisters({ cr3: pt.root });
+    expect(m.translate(VA[mode], { user: true })).toMatchObject({ pa: FRAME }); // cached, key 5
+    const r = m.registers();
+    // PKE on; PKRU: AD for key 5 only (key 0, what a key-less entry would use, stays open).
+    expect(m.setRegisters({ cr4: r.cr4 | (1n << 22n), pkru: 1n << 10n })).toBeNull();
+    expect(m.translate(VA[mode], { user: true })).toMatchObject({ fault: "page", errorCode: 0b100101 });
+    expect(m.translate(VA[mode], { user: true, write: true })).toMatchObject({ fault: "page", errorCode: 0b100111 });
+  });
+});
