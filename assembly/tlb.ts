@@ -16,7 +16,7 @@
 //   base, setsMask, ways, kind (KIND_*), sides (SIDE_*), level (1 L1, 2 second level), lru, stat
 
 import { ACC_FETCH, ACC_PROBE, ACC_WRITE, MODE_32, MODE_4L, MODE_5L, PTE_D, PTE_PK_SHIFT } from "./x86";
-import { RIGHT_G, bits, cr3, geoShift, mode, pcide, pge, pke, statAdd, topLevel } from "./state";
+import { RIGHT_G, bits, cr3, geoShift, mode, pcide, pge, statAdd, topLevel } from "./state";
 import { accessIndex, allowBits, refreshAllowTables } from "./rights";
 
 export const MAX_STRUCTS: u32 = 12;

@@ -132,6 +132,27 @@ describe("setRegisters: #GP and nothing changed", () => {
 });
 
 describe("setRegisters: what a CPU accepts", () => {
+  it("32-bit <-> PAE paging by toggling CR4.PAE while paging (SDM 4.1.2); PDPTEs checked on the way in", async () => {
+    const m = await machineIn("32-bit");
+    const r = m.registers();
+    // A PAE PDPT at 0x20000 whose PDPTE 0 points to a PD mapping 0x1000 -> 0x390000.
+    const put = (pa: bigint, e: bigint) => m.writePhysical(pa, new Uint8Array(new BigUint64Array([e]).buffer));
+    put(0x20000n, 0x21000n | P);
+    put(0x21000n, 0x22000n | P | RW);
+    put(0x22008n, 0x39_0000n | P | RW);
+    expect(m.setRegisters({ cr3: 0x20000n })).toBeNull(); // as a 32-bit PD: nothing at 0x1000
+    expect(m.translate(0x1000n, { probe: true })).toMatchObject({ fault: "page" });
+    expect(m.setRegisters({ cr4: r.cr4 | PAE })).toBeNull();
+    expect(m.mode).toBe("pae");
+    expect(m.translate(0x1000n, { probe: true })).toMatchObject({ pa: 0x39_0000n });
+    expect(m.setRegisters({ cr4: r.cr4 })).toBeNull();
+    expect(m.mode).toBe("32-bit");
+    put(0x20008n, P | (1n << 2n)); // PDPTE 1 present with reserved bit 2
+    expectRefused(m, { cr4: r.cr4 | PAE });
+    expect(m.mode).toBe("32-bit");
+  });
+
+
   it("EFER.LMA follows LME and PG; it is not writable", async () => {
     const m = await machineIn("off");
     expect(m.setRegisters({ efer: LME | LMA })).toBeNull();
