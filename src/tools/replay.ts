@@ -1,7 +1,8 @@
 // Trace replay: every access of a lackey trace runs through a process on a Kernel of each
 // chosen design, on a Machine with the chosen TLB and paging-structure caches. The trace is
-// read once; each block of parsed accesses goes to every design through its Machine's batch
-// buffers in linear memory (one WebAssembly call per batch, not per access). A page fault
+// read once and parsed in WebAssembly into batch entries (one per page an access touches);
+// each block goes to every design through its Machine's batch buffers in linear memory (one
+// WebAssembly call per batch, not per access). A page fault
 // stops the batch; the kernel's fault handler resolves it and the batch resumes there, as the
 // faulting instruction would restart.
 
@@ -98,7 +99,6 @@ ACCESS_OF_KIND[KIND_L] = ACCESS_USER;
 ACCESS_OF_KIND[KIND_S] = ACCESS_USER | ACCESS_WRITE;
 ACCESS_OF_KIND[KIND_M] = ACCESS_USER | ACCESS_WRITE;
 
-const hex64 = (lo: number, hi: number) => ((BigInt(hi) << 32n) | BigInt(lo)).toString(16);
 const rate = (hits: number, misses: number) => (hits + misses ? hits / (hits + misses) : NaN);
 
 /** One design's replay state: its Kernel, the process, and the batch buffers of its Machine. */
@@ -131,7 +131,6 @@ class DesignReplay {
   /** Runs a block of entries (one per page an access touches) through the Machine. */
   simulate(block: EntryBlock): void {
     const t0 = performance.now();
-    const b = this.#batch;
     let n = block.count;
     this.counts.translations += n;
     if (this.#wide) {
