@@ -190,3 +190,37 @@ describe.each(DESIGN_NAMES)("%s", (design: DesignName) => {
     expect(r1.exit.tablePagesFreed).toBe(r1.fork.tablePagesAllocated);
   });
 });
+
+describe("PCIDs (x86_64 designs)", () => {
+  it.each(["x86_64-4level", "x86_64-5level", "x86_64-5level-folded"] as const)("%s: switches keep TLB entries, flushes still reach every address space", async (design) => {
+    const k = await Kernel.create({ design, ramBytes: 32 << 20, pcid: true });
+    const p = k.spawn();
+    const q = k.spawn();
+    const a = anon(p, 4 * 4096);
+    p.write(a, bytes(1));
+    p.read(a, 1);
+    q.read(q.maps()[0]!.start, 1);
+    const hits = k.machine.stats().tlbHits;
+    expect(p.read(a, 1)).toEqual(bytes(1)); // back on p: its entry survived the switch
+    expect(k.machine.stats().tlbHits).toBe(hits + 1);
+    const c = p.fork(); // p is running: its PCID is flushed
+    q.read(q.maps()[0]!.start, 1);
+    c.write(a, bytes(2));
+    p.write(a, bytes(3)); // p's writable entry is gone: copy-on-write, not the shared frame
+    expect(c.read(a, 1)).toEqual(bytes(2));
+    q.read(q.maps()[0]!.start, 1);
+    p.munmap(a, 4096); // p is not running: INVPCID for its PCID
+    expect(() => p.read(a, 1)).toThrow(/EFAULT/);
+    expect(k.machine.registers().cr4 & (1n << 17n)).not.toBe(0n);
+    c.exit();
+    const r = k.spawn(); // reuses c's PCID
+    const b = anon(r, 4096);
+    r.write(b, bytes(4));
+    expect(r.read(b, 1)).toEqual(bytes(4));
+  });
+
+  it("rejects pcid where the design has no pgd per process or no long mode", async () => {
+    await expect(Kernel.create({ design: "x86_64-3level", ramBytes: 16 << 20, pcid: true })).rejects.toThrow(RangeError);
+    await expect(Kernel.create({ design: "i386-pae", ramBytes: 16 << 20, pcid: true })).rejects.toThrow(/i386-pae/);
+  });
+});

@@ -151,9 +151,11 @@ function run(k: Kernel, cmds: Cmd[], initial: { free: number; tables: number }) 
   expect(s.tablePages).toBe(initial.tables);
 }
 
-describe.each(DESIGN_NAMES)("%s", (design: DesignName) => {
+const CASES: Array<[DesignName, boolean]> = [...DESIGN_NAMES.map((d): [DesignName, boolean] => [d, false]), ["x86_64-4level", true]];
+
+describe.each(CASES)("%s (pcid %s)", (design: DesignName, pcid: boolean) => {
   it("random system-call sequences match the memory model and leak nothing", async () => {
-    const k = await Kernel.create({ design, ramBytes: 16 << 20 });
+    const k = await Kernel.create({ design, ramBytes: 16 << 20, pcid });
     const s = k.stats();
     const initial = { free: s.freeFrames, tables: s.tablePages };
     fc.assert(

@@ -7,7 +7,9 @@
 import { CORE, Machine, type GeneralProtection } from "../machine/machine.js";
 import type { PwcConfig, TlbConfig } from "../machine/tlb.js";
 import { checkBool, checkInt, checkOptions, checkU } from "../errors.js";
-import { CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LME, EFER_NXE, EFER_SCE } from "../x86.js";
+import {
+  CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR3_NOFLUSH, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE, EFER_LME, EFER_NXE, EFER_SCE,
+} from "../x86.js";
 import { FI_KERNEL, KG_FOLDED, KG_LARGE, KS, KS_COUNT, SRC_ANON, SRC_NEW, SRC_PHYS, wasmCore, type KernelCore } from "./core.js";
 import { tsCore } from "./ts-core.js";
 import { DESIGNS, DESIGN_NAMES, type Design, type DesignName } from "./designs.js";
@@ -28,6 +30,12 @@ export interface KernelOptions {
   /** The Machine's TLB and paging-structure caches (Machine.create's options). */
   tlb?: TlbConfig | false;
   pwc?: PwcConfig | false;
+  /**
+   * Give each address space a PCID (x86_64-4level, -5level, -5level-folded): CR4.PCIDE = 1, a
+   * context switch keeps the next process's TLB entries (CR3 bit 63), and flushes of a process
+   * that is not running go to its PCID by INVPCID. Default false, as in the seeds' kernels.
+   */
+  pcid?: boolean;
 }
 
 /** Exact counts of the kernel's work, and the state of physical memory. */
@@ -147,6 +155,8 @@ class Mm {
   brkStart = 0n;
   brk = 0n;
   mmapBase = 0n;
+  /** PCID of this address space (0 without PCIDs). */
+  pcid = 0;
   constructor(
     readonly pid: number,
     /** pfn of the top table the range loop walks (pgd). */
@@ -181,8 +191,11 @@ export class Kernel {
   #nextPid = 1;
   #vmAreas: VmArea[] = [];
   #regs: { cr0: bigint; cr4: bigint; efer: bigint };
+  #pcid = false;
+  #freePcids: number[] = [];
+  #nextPcid = 1;
 
-  private constructor(machine: Machine, design: Design, core: KernelCore) {
+  private constructor(machine: Machine, design: Design, core: KernelCore, pcid: boolean) {
     this.machine = machine;
     this.design = design;
     this.#core = core;
@@ -229,12 +242,18 @@ export class Kernel {
     const efer = hw === "32-bit" ? 0n : hw === "pae" ? EFER_NXE : EFER_SCE | EFER_LME | EFER_NXE;
     this.#regs = { cr0, cr4, efer };
     this.#loadCr3(BigInt(this.#refRoot) << 12n);
+    if (pcid) {
+      // CR4.PCIDE may be set only while CR3[11:0] = 0: init_mm runs with PCID 0.
+      this.#regs.cr4 |= CR4_PCIDE;
+      this.#loadCr3(BigInt(this.#refRoot) << 12n);
+      this.#pcid = true;
+    }
     this.resetStats();
   }
 
   /** Boots a kernel of the given design on a new Machine. */
   static async create(options: KernelOptions): Promise<Kernel> {
-    const o = checkOptions<KernelOptions>("Kernel.create options", options, ["design", "ramBytes", "impl", "physAddrBits", "wasm", "tlb", "pwc"]);
+    const o = checkOptions<KernelOptions>("Kernel.create options", options, ["design", "ramBytes", "impl", "physAddrBits", "wasm", "tlb", "pwc", "pcid"]);
     if (o.design === undefined) throw new TypeError("Kernel.create: design is required");
     if (typeof o.design !== "string") throw new TypeError(`design must be a string, got ${typeof o.design}`);
     if (!DESIGN_NAMES.includes(o.design)) {
@@ -245,7 +264,12 @@ export class Kernel {
     const impl = o.impl ?? "wasm";
     if (impl !== "wasm" && impl !== "ts") throw new RangeError(`impl must be "wasm" or "ts", got ${JSON.stringify(impl)}`);
     const machine = await Machine.create({ ramBytes: o.ramBytes, physAddrBits: o.physAddrBits, wasm: o.wasm, tlb: o.tlb, pwc: o.pwc });
-    return new Kernel(machine, DESIGNS[o.design], impl === "ts" ? tsCore(machine[CORE]) : wasmCore(machine[CORE]));
+    const pcid = checkBool("pcid", o.pcid);
+    const design = DESIGNS[o.design];
+    if (pcid && (design.hardware === "32-bit" || design.hardware === "pae" || design.perCpuPml4)) {
+      throw new RangeError(`pcid needs a 4- or 5-level design with a pgd per process, not ${JSON.stringify(o.design)}`);
+    }
+    return new Kernel(machine, design, impl === "ts" ? tsCore(machine[CORE]) : wasmCore(machine[CORE]), pcid);
   }
 
   // ---- physical memory and tables -------------------------------------------------------------
@@ -345,6 +369,10 @@ export class Kernel {
       this.#setEntry(this.#cpuPml4, 0, mm ? (BigInt(mm.root) << 12n) | P | RW | US | A | D : 0n);
       this.#count(mm, "entriesWritten");
       this.#loadCr3(BigInt(this.#cpuPml4) << 12n);
+    } else if (this.#pcid) {
+      // With PCIDs the next address space's entries are still valid: no flush (CR3 bit 63).
+      this.#loadCr3((BigInt(mm ? mm.root : this.#refRoot) << 12n) | BigInt(mm ? mm.pcid : 0) | CR3_NOFLUSH);
+      return;
     } else {
       this.#loadCr3(BigInt(mm ? mm.root : this.#refRoot) << 12n);
     }
@@ -360,12 +388,34 @@ export class Kernel {
    */
   #flush(mm: Mm, start = 0n, end = 0n): void {
     this.#count(mm, "tlbFlushes");
-    if (this.#current !== mm) return;
     const pages = (end - start) >> 12n;
+    if (this.#current !== mm) {
+      // Only a PCID keeps entries of an address space that is not loaded.
+      if (!this.#pcid) return;
+      if (end > start && pages <= 32n) {
+        for (let va = start; va < end; va += PAGE) this.machine.invpcid(0, mm.pcid, va);
+      } else {
+        this.machine.invpcid(1, mm.pcid);
+      }
+      return;
+    }
     if (end > start && pages <= 32n) {
       for (let va = start; va < end; va += PAGE) this.machine.invlpg(va);
     } else {
-      this.machine.invpcid(1, 0); // local_flush_tlb: this address space's non-global entries
+      this.machine.invpcid(1, mm.pcid); // local_flush_tlb: this address space's non-global entries
+    }
+  }
+
+  /** A PCID for a new address space (1..4095; 0 is init_mm's); #checkPcid said one is left. */
+  #allocPcid(): number {
+    if (!this.#pcid) return 0;
+    return this.#freePcids.pop() ?? this.#nextPcid++;
+  }
+
+  /** ENOMEM, before anything is allocated, if every PCID is in use. */
+  #checkPcid(): void {
+    if (this.#pcid && !this.#freePcids.length && this.#nextPcid > 4095) {
+      throw new KernelError("ENOMEM", "no PCID left (4095 address spaces)");
     }
   }
 
@@ -410,6 +460,7 @@ export class Kernel {
       c.cloneEntries(root, this.#refRoot, d.kernelFirst, perTable - d.kernelFirst);
     }
     const mm = new Mm(pid, root, pmds);
+    mm.pcid = this.#allocPcid();
     if (d.pgdList) this.#pgdList.push(mm);
     return mm;
   }
@@ -439,6 +490,7 @@ export class Kernel {
     const stack = size("stack", 128 * 1024);
     if (text === 0n || stack === 0n) throw new RangeError("layout.text and layout.stack must be at least one page");
     const d = this.design;
+    this.#checkPcid();
     if (!this.#core.reserve(this.#rootTables)) throw new KernelError("ENOMEM", "no memory for a new pgd");
     const mm = this.#pgdAlloc(this.#nextPid++);
     this.#core.release();
@@ -1089,6 +1141,7 @@ export class Kernel {
     this.#live(mm);
     const c = this.#core;
     const vmas = mm.vmas.list;
+    this.#checkPcid();
     c.countBegin();
     for (const v of vmas) c.countCopy(mm.root, v.start, v.end);
     if (!c.reserve(c.needTables() + this.#rootTables)) {
@@ -1124,6 +1177,11 @@ export class Kernel {
     this.#pgdFree(mm);
     this.#absorb(mm);
     this.#count(mm, "tlbFlushes"); // tlb_finish_mmu (the CPU already switched away above)
+    if (this.#pcid) {
+      // The PCID is reused: nothing of this address space may stay behind under it.
+      this.machine.invpcid(1, mm.pcid);
+      this.#freePcids.push(mm.pcid);
+    }
     mm.exited = true;
     mm.vmas = new VmaList();
     this.#procs.delete(mm);
