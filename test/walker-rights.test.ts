@@ -7,7 +7,8 @@
 // CR4.PKE with PKRU.AD/WD for the leaf's key (other keys get the opposite bits); user or
 // supervisor; read, write or fetch.
 import { describe, expect, it } from "vitest";
-import { A, MODES, P, PageTables, RW, US, XD, pagedMachine, type Mode } from "./paging.js";
+import type { Machine } from "../src/index.js";
+import { A, D, MODES, P, RW, US, XD, pagedMachine, type Mode } from "./paging.js";
 
 interface Env {
   mode: Mode;
@@ -101,72 +102,124 @@ const VA: Record<Mode, bigint> = {
 const FRAME = 0x0030_0000n; // the data page's physical address
 
 const bools = [false, true] as const;
+const KINDS = ["read", "write", "fetch"] as const;
+const ACCESSES: Access[] = bools.flatMap((user) => bools.flatMap((ac) => KINDS.map((kind) => ({ user, kind, ac }))));
+
+/** One combination of entry bits and control registers. */
+interface Combo {
+  env: Env;
+  upLevel: number;
+  key: number;
+  entries: Array<{ level: number; e: bigint }>;
+  desc: string;
+}
+
+/**
+ * Every combination of U/S, R/W, XD (leaf and one non-leaf level) and NXE, WP, SMEP, SMAP, PKE,
+ * AD/WD. The non-leaf level carrying the "up" bits rotates over all non-leaf levels; the leaf's
+ * protection key rotates over 0..15 (4/5-level only: bits 62:59 are reserved in PAE entries).
+ */
+function* combos(mode: Mode, levels: number, tables: bigint[]): Generator<Combo> {
+  const ia32e = mode === "4-level" || mode === "5-level";
+  const xdChoices = mode === "32-bit" ? [false] : bools;
+  const flags = (us: boolean, rw: boolean, xd: boolean) => P | A | (us ? US : 0n) | (rw ? RW : 0n) | (xd ? XD : 0n);
+  let n = 0;
+  for (const usLeaf of bools) for (const usUp of bools) for (const rwLeaf of bools) for (const rwUp of bools)
+  for (const xdLeaf of xdChoices) for (const xdUp of xdChoices)
+  for (const nxe of bools) for (const wp of bools) for (const smep of bools) for (const smap of bools)
+  for (const pke of bools) for (const ad of bools) for (const wd of bools) {
+    n++;
+    const upLevel = 2 + (n % (levels - 1));
+    const key = ia32e ? n % 16 : 0;
+    const entries: Array<{ level: number; e: bigint }> = [];
+    for (let level = levels; level >= 1; level--) {
+      let e: bigint;
+      if (level === 1) e = FRAME | flags(usLeaf, rwLeaf, xdLeaf) | (BigInt(key) << 59n);
+      else if (level === upLevel) e = tables[level]! | flags(usUp, rwUp, xdUp);
+      else e = tables[level]! | flags(true, true, false);
+      entries.push({ level, e });
+    }
+    // PKRU: AD/WD of the leaf's key as chosen, the opposite for every other key.
+    let pkru = 0;
+    for (let k = 0; k < 16; k++) {
+      pkru |= ((k === key ? ad : !ad) ? 1 : 0) << (2 * k);
+      pkru |= ((k === key ? wd : !wd) ? 1 : 0) << (2 * k + 1);
+    }
+    const desc =
+      `us=${+usUp}/${+usLeaf} rw=${+rwUp}/${+rwLeaf} xd=${+xdUp}/${+xdLeaf} (up=L${upLevel}/leaf) ` +
+      `nxe=${+nxe} wp=${+wp} smep=${+smep} smap=${+smap} pke=${+pke} key=${key} ad=${+ad} wd=${+wd}`;
+    yield { env: { mode, nxe, wp, smep, smap, pke, pkru: pkru >>> 0 }, upLevel, key, entries, desc };
+  }
+}
+
+/** A machine in `mode` with one page mapped, and what combos() needs to rewrite its path. */
+async function rightsMachine(mode: Mode) {
+  const { m, pt } = await pagedMachine(mode);
+  const path = pt.map(VA[mode], FRAME, P | RW | US);
+  const levels = pt.geo.levels;
+  const tables = path.map((at, level) => (level <= levels ? pt.read(at) & ~0xfffn & ~XD : 0n));
+  /** Writes a combination's entries, then its registers (writing CR3 flushes cached translations). */
+  const load = (c: Combo) => {
+    for (const { level, e } of c.entries) pt.write(path[level]!, e);
+    const { nxe, wp, smep, smap, pke, pkru } = c.env;
+    const gp = m.setRegisters(pt.registers({ nxe, wp, smep, smap, pke, pkru: BigInt(pkru) }));
+    if (gp) throw new Error(`registers refused: ${gp.reason}`);
+  };
+  const readEntries = () => path.map((at, level) => (level <= levels ? pt.read(at) : 0n));
+  return { m, levels, tables, load, readEntries };
+}
+
+/** The outcome as text: a translation's pa, or the #PF's error code, level and address. */
+function outcomeText(m: Machine, va: bigint, acc: Access): string {
+  const got = m.translate(va, { user: acc.user, ac: acc.ac, write: acc.kind === "write", fetch: acc.kind === "fetch" });
+  if (!got.fault) return `ok pa=0x${got.pa.toString(16)}`;
+  return got.fault === "page" ? `#PF ec=${got.errorCode} level=${got.level} cr2=0x${got.address.toString(16)}` : "#GP";
+}
+function sdmText(env: Env, c: Combo, va: bigint, acc: Access): string {
+  const want = sdmOutcome(env, c.entries, acc);
+  return want.ok ? `ok pa=0x${(FRAME + (va & 0xfffn)).toString(16)}` : `#PF ec=${want.errorCode} level=${want.level} cr2=0x${va.toString(16)}`;
+}
+const accText = (a: Access) => `${a.user ? "user" : "supervisor"} ${a.kind} ac=${+a.ac}`;
 
 describe.each(MODES)("access rights in %s paging", (mode) => {
-  it("every combination matches the SDM rules, with the exact error code", async () => {
-    const { m, pt } = await pagedMachine(mode);
+  it("every combination matches the SDM rules, with the exact error code (a full walk each)", async () => {
+    const { m, levels, tables, load } = await rightsMachine(mode);
     const va = VA[mode] + 0x123n;
-    const path = pt.map(VA[mode], FRAME, P | RW | US);
-    const levels = pt.geo.levels;
-    const tables = path.map((at, level) => (level <= levels ? pt.read(at) & ~0xfffn & ~XD : 0n));
-    const ia32e = mode === "4-level" || mode === "5-level";
-    const xdChoices = mode === "32-bit" ? [false] : bools;
     const mismatches: string[] = [];
     let cases = 0;
-
-    for (const usLeaf of bools) for (const usUp of bools) for (const rwLeaf of bools) for (const rwUp of bools)
-    for (const xdLeaf of xdChoices) for (const xdUp of xdChoices)
-    for (const nxe of bools) for (const wp of bools) for (const smep of bools) for (const smap of bools)
-    for (const pke of bools) for (const ad of bools) for (const wd of bools)
-    for (const user of bools) for (const ac of bools)
-    for (const kind of ["read", "write", "fetch"] as const) {
-      cases++;
-      // The non-leaf level carrying the "up" bits rotates over all non-leaf levels.
-      const upLevel = 2 + (cases % (levels - 1));
-      // A protection key per case (4/5-level only: bits 62:59 are reserved in PAE entries).
-      const key = ia32e ? cases % 16 : 0;
-      const flags = (us: boolean, rw: boolean, xd: boolean) => P | A | (us ? US : 0n) | (rw ? RW : 0n) | (xd ? XD : 0n);
-      const entries: Array<{ level: number; e: bigint }> = [];
-      for (let level = levels; level >= 1; level--) {
-        let e: bigint;
-        if (level === 1) e = FRAME | flags(usLeaf, rwLeaf, xdLeaf) | (BigInt(key) << 59n);
-        else if (level === upLevel) e = tables[level]! | flags(usUp, rwUp, xdUp);
-        else e = tables[level]! | flags(true, true, false);
-        pt.write(path[level]!, e);
-        entries.push({ level, e });
-      }
-      // PKRU: AD/WD of the leaf's key as chosen, the opposite for every other key.
-      let pkru = 0;
-      for (let k = 0; k < 16; k++) {
-        const same = k === key;
-        pkru |= ((same ? ad : !ad) ? 1 : 0) << (2 * k);
-        pkru |= ((same ? wd : !wd) ? 1 : 0) << (2 * k + 1);
-      }
-      pkru >>>= 0;
-      const env: Env = { mode, nxe, wp, smep, smap, pke, pkru };
-      // Writing CR3 also flushes any cached translation of the rewritten entries.
-      const gp = m.setRegisters(pt.registers({ nxe, wp, smep, smap, pke, pkru: BigInt(pkru) }));
-      if (gp) throw new Error(`registers refused: ${gp.reason}`);
-
-      const acc: Access = { user, kind, ac };
-      const want = sdmOutcome(env, entries, acc);
-      const got = m.translate(va, { user, ac, write: kind === "write", fetch: kind === "fetch" });
-      const gotText = got.fault
-        ? got.fault === "page" ? `#PF ec=${got.errorCode} level=${got.level} cr2=0x${got.address.toString(16)}` : "#GP"
-        : `ok pa=0x${got.pa.toString(16)}`;
-      const wantText = want.ok
-        ? `ok pa=0x${(FRAME + 0x123n).toString(16)}`
-        : `#PF ec=${want.errorCode} level=${want.level} cr2=0x${va.toString(16)}`;
-      if (gotText !== wantText) {
-        const desc =
-          `us=${+usUp}/${+usLeaf} rw=${+rwUp}/${+rwLeaf} xd=${+xdUp}/${+xdLeaf} (up=L${upLevel}/leaf) ` +
-          `nxe=${+nxe} wp=${+wp} smep=${+smep} smap=${+smap} pke=${+pke} key=${key} ad=${+ad} wd=${+wd} ` +
-          `${user ? "user" : "supervisor"} ${kind} ac=${+ac}`;
-        mismatches.push(`${desc}: got ${gotText}, SDM says ${wantText}`);
+    for (const c of combos(mode, levels, tables)) {
+      for (const acc of ACCESSES) {
+        cases++;
+        load(c);
+        const got = outcomeText(m, va, acc), want = sdmText(c.env, c, va, acc);
+        if (got !== want) mismatches.push(`${c.desc} ${accText(acc)}: got ${got}, SDM says ${want}`);
       }
     }
     expect(mismatches.slice(0, 20)).toEqual([]);
     expect(cases).toBe((mode === "32-bit" ? 1 : 4) * 16 * 16 * 8 * 4 * 3);
+  });
+
+  it("the same through cached translations: all twelve accesses in a row after one flush; A/D written only when allowed", async () => {
+    const { m, levels, tables, load, readEntries } = await rightsMachine(mode);
+    const va = VA[mode] + 0x7f8n;
+    const mismatches: string[] = [];
+    for (const c of combos(mode, levels, tables)) {
+      load(c);
+      // Accesses in an order that fills the TLB early (reads first) and then exercises hits.
+      for (const acc of [...ACCESSES].sort((a, b) => KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind))) {
+        const before = readEntries();
+        const got = outcomeText(m, va, acc), want = sdmText(c.env, c, va, acc);
+        if (got !== want) mismatches.push(`${c.desc} ${accText(acc)}: got ${got}, SDM says ${want}`);
+        // A is set already in every entry: only a permitted write may change RAM (D in the leaf).
+        const after = readEntries();
+        const expected = before.map((e, level) => (level === 1 && got.startsWith("ok") && acc.kind === "write" ? e | D : e));
+        if (after.some((e, level) => e !== expected[level])) mismatches.push(`${c.desc} ${accText(acc)}: entries changed wrongly`);
+      }
+    }
+    expect(mismatches.slice(0, 20)).toEqual([]);
+    // the default TLB answered a part of them (a fault drops the page's entries, so many walk)
+    const s = m.stats();
+    expect(s.tlbHits).toBeGreaterThan(s.walks / 10);
   });
 });
 
