@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import {
   Kernel, KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, type DesignName,
 } from "../src/index.js";
+import { errno } from "./kernel-errno.js";
 
 const RW = PROT_READ | PROT_WRITE;
 const FIXED = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
@@ -12,15 +13,6 @@ const boot = (design: DesignName) => Kernel.create({ design, ramBytes: 32 << 20 
 const entryAt = (k: Kernel, table: bigint, index: number, size = 8) => {
   const b = k.machine.readPhysical(table + BigInt(index * size), size);
   return size === 8 ? new DataView(b.buffer).getBigUint64(0, true) : BigInt(new DataView(b.buffer).getUint32(0, true));
-};
-const code = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof KernelError) return e.code;
-    throw e;
-  }
-  return "ok";
 };
 
 describe("address-space limits", () => {
@@ -40,16 +32,16 @@ describe("address-space limits", () => {
     const last = p.mmap({ addr: top - 4096n, length: 4096, prot: RW, flags: FIXED });
     p.write(last + 4095n, new Uint8Array([1]));
     expect(p.read(last + 4095n, 1)).toEqual(new Uint8Array([1]));
-    expect(code(() => p.mmap({ addr: top, length: 4096, prot: RW, flags: FIXED }))).toBe("ENOMEM");
-    expect(code(() => p.mmap({ addr: top - 4096n, length: 8192, prot: RW, flags: FIXED }))).toBe("ENOMEM");
-    expect(code(() => p.mmap({ length: top, prot: RW, flags: PRIV }))).toBe("ENOMEM");
+    expect(errno(() => p.mmap({ addr: top, length: 4096, prot: RW, flags: FIXED }))).toBe("ENOMEM");
+    expect(errno(() => p.mmap({ addr: top - 4096n, length: 8192, prot: RW, flags: FIXED }))).toBe("ENOMEM");
+    expect(errno(() => p.mmap({ length: top, prot: RW, flags: PRIV }))).toBe("ENOMEM");
     expect(p.handleFault(top, { write: true })).toBe(false);
   });
 
   it("x86_64-3level: mmap beyond 512 GiB fails with ENOMEM, within it works", async () => {
     const k = await boot("x86_64-3level");
     const p = k.spawn();
-    expect(code(() => p.mmap({ addr: 512n << 30n, length: 4096, prot: RW, flags: FIXED }))).toBe("ENOMEM");
+    expect(errno(() => p.mmap({ addr: 512n << 30n, length: 4096, prot: RW, flags: FIXED }))).toBe("ENOMEM");
     const a = p.mmap({ addr: 500n << 30n, length: 4096, prot: RW, flags: FIXED });
     p.write(a, new Uint8Array([7]));
     expect(p.read(a, 1)[0]).toBe(7);
@@ -86,7 +78,7 @@ describe("5-level mmap hint rule (seed 004)", () => {
     const p = k.spawn();
     const a = p.mmap({ addr: 1n << 52n, length: 1 << 20, prot: RW, flags: PRIV });
     expect(a < W47).toBe(true);
-    expect(code(() => p.mmap({ addr: 1n << 52n, length: 4096, prot: RW, flags: FIXED }))).toBe("ENOMEM");
+    expect(errno(() => p.mmap({ addr: 1n << 52n, length: 4096, prot: RW, flags: FIXED }))).toBe("ENOMEM");
   });
 
   it("the folded p4d costs a level pass but no table: same tables as 4-level, more levels visited", async () => {

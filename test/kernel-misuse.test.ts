@@ -4,19 +4,11 @@ import { describe, expect, it } from "vitest";
 import {
   Kernel, KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type Process,
 } from "../src/index.js";
+import { errno } from "./kernel-errno.js";
 
 const RW = PROT_READ | PROT_WRITE;
 const PRIV = MAP_PRIVATE | MAP_ANONYMOUS;
 
-const errno = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof KernelError) return e.code;
-    throw e;
-  }
-  return "ok";
-};
 
 /** Everything observable about a process and the kernel. */
 const state = (k: Kernel, p: Process) => ({ stats: k.stats(), maps: p.maps(), brk: p.brk(), mem: Buffer.from(k.machine.ram).toString("base64").length });

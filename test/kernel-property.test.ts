@@ -8,6 +8,7 @@ import {
   DESIGN_NAMES, Kernel, KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE,
   type DesignName, type Process,
 } from "../src/index.js";
+import { errno } from "./kernel-errno.js";
 
 const PAGES = 8; // the window every process maps into
 const WINDOW = 0x10000000n; // inside user space on every design
@@ -57,15 +58,6 @@ const PREFIX: Cmd[] = [
 ];
 
 const addr = (page: number) => WINDOW + BigInt(page) * 4096n;
-const errno = (f: () => unknown): string => {
-  try {
-    f();
-    return "ok";
-  } catch (e) {
-    if (e instanceof KernelError) return e.code;
-    throw e;
-  }
-};
 
 function run(k: Kernel, cmds: Cmd[], initial: { free: number; tables: number }) {
   const procs: ModelProc[] = [];
