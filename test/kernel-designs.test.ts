@@ -2,7 +2,7 @@
 // hint rule, how the kernel half reaches each process, vmalloc propagation, PAE kernel PMDs.
 import { describe, expect, it } from "vitest";
 import {
-  Kernel, KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, type DesignName,
+  Kernel, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, type DesignName,
 } from "../src/index.js";
 import { errno } from "./kernel-errno.js";
 

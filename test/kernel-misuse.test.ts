@@ -2,7 +2,7 @@
 // what Linux refuses is a KernelError with its errno. None of them changes anything.
 import { describe, expect, it } from "vitest";
 import {
-  Kernel, KernelError, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type Process,
+  Kernel, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, type Process,
 } from "../src/index.js";
 import { errno } from "./kernel-errno.js";
 
