@@ -6,8 +6,16 @@ import { describeMachine, machineInfo } from "./machine-info.js";
 import { REFERENCE_DESIGN, type CompareOptions, type Impl } from "./options.js";
 import { Progress } from "./progress.js";
 import { makeReport, ratio, referenceOf, writeReport, type Report, type Result } from "./report.js";
-import { runOne } from "./runner.js";
+import { finishRow, prepareRow, sampleRow, type Row } from "./runner.js";
 import { renderTable } from "./table.js";
+import { WORKLOAD_SPECS } from "./workloads.js";
+
+/** Timing rounds per row (interleaved with the other rows of its workload). */
+const ROUNDS = 5;
+/** Guest RAM of the kernels alive at once. */
+const RAM_BUDGET = 1280 * 1024 * 1024;
+
+const label = (r: { design: string; workload: string; impl: Impl }) => `${r.workload} ${r.design}${r.impl === "wasm" ? "" : ` (${r.impl})`}`;
 
 export interface CompareIo {
   stdout: NodeJS.WritableStream;
@@ -20,15 +28,31 @@ export async function runCompare(o: CompareOptions, io: CompareIo): Promise<Repo
   const impls: Impl[] = o.baseline ? ["wasm", o.baseline] : ["wasm"];
   const progress = new Progress(o.designs.length * o.workloads.length * impls.length, { stream: io.stderr });
   const results: Result[] = [];
+  const rounds = o.quick ? 1 : ROUNDS;
   try {
     for (const workload of o.workloads) {
-      for (const design of o.designs) {
-        for (const impl of impls) {
-          progress.step(`${workload} ${design}${impl === "wasm" ? "" : ` (${impl})`}`);
+      const specs = o.designs.flatMap((design) => impls.map((impl) => ({ design, workload, impl })));
+      // As many rows at once as fit in RAM_BUDGET, timed in interleaved rounds.
+      const per = Math.max(1, Math.floor(RAM_BUDGET / WORKLOAD_SPECS[workload].ramBytes(o.quick)));
+      for (let first = 0; first < specs.length; first += per) {
+        const chunk = specs.slice(first, first + per);
+        const rows: Row[] = [];
+        for (const s of chunk) {
+          progress.step(`building ${label(s)}`);
+          rows.push(await prepareRow(s.design, s.workload, s.impl, o.quick));
+        }
+        for (let round = 1; round <= rounds; round++) {
+          for (const row of rows) {
+            progress.step(`timing ${label(row)}${rounds > 1 ? `, round ${round}/${rounds}` : ""}`);
+            await sampleRow(row, { quick: o.quick, clock: o.clock, rounds });
+          }
+        }
+        for (const row of rows) {
+          progress.step(`counting ${label(row)}`);
           // The TypeScript core builds byte-identical tables (test/ts-core.test.ts), so its walks
           // are the same: the access passes run once, for the WebAssembly row.
-          const same = results.find((r) => r.design === design && r.workload === workload);
-          results.push(await runOne(design, workload, impl, { quick: o.quick, clock: o.clock, walks: same?.counts }));
+          const same = results.find((r) => r.design === row.design && r.workload === row.workload);
+          results.push(await finishRow(row, { quick: o.quick, clock: o.clock, walks: same?.counts }));
           progress.tick();
         }
       }

@@ -1,12 +1,12 @@
-// Runs one design x workload x implementation: builds the workload in a fresh Kernel, times
-// fork+exit with tinybench (median of many iterations after a warm-up, so V8 and the
-// WebAssembly tiers have settled), and takes the exact counts of one iteration from the
-// kernel and of a post-fork access pass from the machine.
+// One design x workload x implementation: the workload built in a fresh Kernel, fork+exit timed
+// with tinybench (median of many iterations after a warm-up, so V8 and the WebAssembly tiers
+// have settled), and the exact counts of one iteration from the kernel and of a post-fork
+// access pass from the machine.
 import { Bench } from "tinybench";
 import { Kernel, type Process } from "../../kernel/index.js";
 import type { Design, Impl, Workload } from "./options.js";
-import type { Counts, Result } from "./report.js";
-import { WORKLOAD_SPECS } from "./workloads.js";
+import { median, type Counts, type Result } from "./report.js";
+import { WORKLOAD_SPECS, type Prepared } from "./workloads.js";
 
 export type Clock = "wall" | "cpu";
 
@@ -61,40 +61,62 @@ function walkPass(kernel: Kernel, parent: Process, resident: ReadonlyArray<[bigi
   return refs;
 }
 
-/** Runs one row of the comparison. */
-export async function runOne(design: Design, workload: Workload, impl: Impl, options: RunOptions): Promise<Result> {
-  const spec = WORKLOAD_SPECS[workload];
-  const ramBytes = spec.ramBytes(options.quick);
-  const kernel = await Kernel.create({ design, ramBytes, impl });
-  const w = spec.prepare(kernel, options.quick);
+/** One design x workload x implementation, built and ready to time. */
+export interface Row {
+  design: Design;
+  workload: Workload;
+  impl: Impl;
+  kernel: Kernel;
+  work: Prepared;
+  /** Iterations per sample. */
+  batch: number;
+  /** ns per iteration, over every round so far. */
+  samples: number[];
+}
 
-  // Short iterations run in batches of k per sample, so that a sample stays far above the
-  // clock's resolution (process.cpuUsage counts whole microseconds); figures are per iteration.
-  const k = batchSize(() => w.iteration());
-  const bench = new Bench(benchOptions(options.quick, options.clock));
-  bench.add(`${workload} ${design} ${impl}`, () => {
-    for (let i = 0; i < k; i++) w.iteration();
+/** Builds the workload in a fresh kernel and warms it up. */
+export async function prepareRow(design: Design, workload: Workload, impl: Impl, quick: boolean): Promise<Row> {
+  const spec = WORKLOAD_SPECS[workload];
+  const kernel = await Kernel.create({ design, ramBytes: spec.ramBytes(quick), impl });
+  const work = spec.prepare(kernel, quick);
+  // Short iterations run in batches so that a sample stays far above the clock's resolution
+  // (process.cpuUsage counts whole microseconds); figures are per iteration.
+  return { design, workload, impl, kernel, work, batch: batchSize(() => work.iteration()), samples: [] };
+}
+
+/**
+ * Times one round of a row (1/rounds of the run's budget). Rows of a workload are timed in
+ * interleaved rounds, so a burst of load from elsewhere on the machine falls on all of them.
+ */
+export async function sampleRow(row: Row, options: RunOptions & { rounds: number }): Promise<void> {
+  const o = benchOptions(options.quick, options.clock);
+  const bench = new Bench({ ...o, time: o.time / options.rounds, iterations: Math.ceil(o.iterations / options.rounds) });
+  const { work, batch } = row;
+  bench.add(`${row.workload} ${row.design} ${row.impl}`, () => {
+    for (let i = 0; i < batch; i++) work.iteration();
   });
   await bench.run();
   const r = bench.tasks[0]!.result;
   if (r.state === "errored") throw r.error;
-  if (r.state !== "completed") throw new Error(`benchmark ${workload} ${design} ${impl} did not complete (${r.state})`);
-  const perIteration = (ms: number) => Math.round((ms * 1e6) / k);
-  const samples = [...(r.latency.samples ?? [])].map(perIteration);
+  if (r.state !== "completed") throw new Error(`benchmark ${row.workload} ${row.design} ${row.impl} did not complete (${r.state})`);
+  for (const ms of r.latency.samples ?? []) row.samples.push(Math.round((ms * 1e6) / batch));
+}
 
-  // Exact counts of one (warm) iteration.
+/** The row's result: median of its samples, exact counts of one iteration, the walk passes. */
+export async function finishRow(row: Row, options: RunOptions): Promise<Result> {
+  const { design, workload, impl, kernel, work } = row;
   kernel.resetStats();
-  w.iteration();
+  work.iteration();
   const s = kernel.stats();
   let walks = options.walks;
   if (!walks) {
-    const walkMemRefsPwc = walkPass(kernel, w.parent, w.resident);
+    const walkMemRefsPwc = walkPass(kernel, work.parent, work.resident);
     // The same pass on a machine without paging-structure caches: every walk reads every level.
-    const bare = await Kernel.create({ design, ramBytes, impl, pwc: false });
+    const spec = WORKLOAD_SPECS[workload];
+    const bare = await Kernel.create({ design, ramBytes: spec.ramBytes(options.quick), impl, pwc: false });
     const wb = spec.prepare(bare, options.quick);
     walks = { walkMemRefs: walkPass(bare, wb.parent, wb.resident), walkMemRefsPwc };
   }
-
   const counts: Counts = {
     tablePagesAllocated: s.tablePagesAllocated,
     tablePagesFreed: s.tablePagesFreed,
@@ -105,5 +127,5 @@ export async function runOne(design: Design, workload: Workload, impl: Impl, opt
     walkMemRefs: walks.walkMemRefs,
     walkMemRefsPwc: walks.walkMemRefsPwc,
   };
-  return { design, workload, impl, forkExitNs: { median: perIteration(r.latency.p50), samples, batch: k }, counts };
+  return { design, workload, impl, forkExitNs: { median: median(row.samples), samples: row.samples, batch: row.batch }, counts };
 }
