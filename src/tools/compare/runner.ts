@@ -35,10 +35,12 @@ function benchOptions(quick: boolean, clock: Clock) {
   };
 }
 
-/** Iterations per sample: enough for about a millisecond (the fastest of three timed runs). */
+/** Iterations per sample: enough for about a millisecond, judged after a short warm-up. */
 export function batchSize(iteration: () => void): number {
+  const warm = performance.now();
+  for (let i = 0; i < 50 && performance.now() - warm < 20; i++) iteration();
   let best = Infinity;
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
     iteration();
     best = Math.min(best, performance.now() - t0);
