@@ -27,13 +27,13 @@ describe("wasm-mmu compare", () => {
     ]);
     expect(stderr).toBe(""); // no progress bar when stderr is not a terminal
     expect(stdout).toMatch(/machine: .* x \d+ cores, Node v\d+/);
-    for (const w of ["lmbench", "large", "sparse", "touch"]) expect(stdout).toContain(w);
+    for (const w of ["lmbench", "large", "sparse", "huge", "touch"]) expect(stdout).toContain(w);
     expect(stdout).toMatch(/x86_64-4level .*×1\.00/); // the reference is always run
 
     const report = JSON.parse(await readFile(json, "utf8")) as Report;
     expect(report.reference).toBe("x86_64-4level");
     expect(report.quick).toBe(true);
-    expect(report.results).toHaveLength(3 * 4 * 2);
+    expect(report.results).toHaveLength(3 * 5 * 2);
     for (const r of report.results) {
       expect(r.forkExitNs.median).toBeGreaterThan(0);
       expect(r.forkExitNs.samples.length).toBeGreaterThanOrEqual(3);
@@ -43,9 +43,13 @@ describe("wasm-mmu compare", () => {
     }
     const get = (design: string, workload: string, impl = "wasm") =>
       report.results.find((r) => r.design === design && r.workload === workload && r.impl === impl)!;
-    for (const w of ["lmbench", "large", "sparse", "touch"]) {
+    for (const w of ["lmbench", "large", "sparse", "huge", "touch"]) {
       // Both implementations do exactly the same work.
       for (const d of ["i386-2level", "x86_64-4level", "x86_64-5level"]) expect(get(d, w, "ts").counts).toEqual(get(d, w).counts);
+    }
+    // --quick huge: 32 MiB in 2 MiB pages (4 MiB on i386-2level), each walked once: 1, 3 and 4 levels.
+    expect([get("i386-2level", "huge"), get("x86_64-4level", "huge"), get("x86_64-5level", "huge")].map((r) => r.counts.walkMemRefs)).toEqual([8, 48, 64]);
+    for (const w of ["lmbench", "large", "sparse", "touch"]) {
       // A walk without paging-structure caches reads one entry per level: 2, 4 and 5 levels.
       expect(get("i386-2level", w).counts.walkMemRefs * 2).toBe(get("x86_64-4level", w).counts.walkMemRefs);
       expect(get("x86_64-4level", w).counts.walkMemRefs * 5).toBe(get("x86_64-5level", w).counts.walkMemRefs * 4);
@@ -55,7 +59,7 @@ describe("wasm-mmu compare", () => {
     expect(get("x86_64-4level", "sparse").counts.tablePagesAllocated).toBeLessThan(get("x86_64-5level", "sparse").counts.tablePagesAllocated);
 
     const bars = parseSvg(await readFile(svg, "utf8")).filter((e) => e.attrs.class === "bar");
-    expect(bars).toHaveLength(4 * 4 * 3); // panels x workloads x designs
+    expect(bars).toHaveLength(4 * 5 * 3); // panels x workloads x designs
     expect(bars.filter((b) => b.attrs["data-series"] === "x86_64-4level").every((b) => b.attrs["data-value"] === "1")).toBe(true);
   });
 

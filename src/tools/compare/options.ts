@@ -13,8 +13,7 @@ export const DESIGNS = [
 ] as const;
 export type Design = (typeof DESIGNS)[number];
 
-// `huge` (1 GiB in 2 MiB pages) joins when the Kernel maps anonymous memory with 2 MiB pages.
-export const WORKLOADS = ["lmbench", "large", "sparse", "touch"] as const;
+export const WORKLOADS = ["lmbench", "large", "sparse", "huge", "touch"] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 export const IMPLS = ["wasm", "ts"] as const;

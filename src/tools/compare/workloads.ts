@@ -2,7 +2,7 @@
 // then forked and exited (the timed iteration). Each also names the memory it keeps resident,
 // for the post-fork access pass that counts the page walks' memory references.
 import type { Kernel, Process } from "../../kernel/index.js";
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from "../../kernel/index.js";
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from "../../kernel/index.js";
 import type { Workload } from "./options.js";
 
 const KiB = 1024;
@@ -105,6 +105,18 @@ const sparse: WorkloadSpec = {
   },
 };
 
+/** 1 GiB (quick: 32 MiB) in large pages: 2 MiB, or 4 MiB on 32-bit paging without PAE. */
+const huge: WorkloadSpec = {
+  name: "huge",
+  description: "1 GiB resident in large pages (MAP_HUGETLB: 2 MiB, 4 MiB on i386-2level) in one mapping",
+  ramBytes: (quick) => (quick ? 64 * MiB : GiB + 96 * MiB),
+  prepare(kernel, quick) {
+    const p = kernel.spawn();
+    const res = [resident(p, quick ? 32 * MiB : GiB, RW, PRIVATE | MAP_HUGETLB)];
+    return { parent: p, resident: res, iteration: forkExit(p) };
+  },
+};
+
 /** After fork the child writes every page: one copy-on-write break per page, then exits. */
 const touch: WorkloadSpec = {
   name: "touch",
@@ -126,4 +138,4 @@ const touch: WorkloadSpec = {
   },
 };
 
-export const WORKLOAD_SPECS: Record<Workload, WorkloadSpec> = { lmbench, large, sparse, touch };
+export const WORKLOAD_SPECS: Record<Workload, WorkloadSpec> = { lmbench, large, sparse, huge, touch };
