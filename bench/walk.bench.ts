@@ -14,7 +14,8 @@
 //                i64 (BigInt) argument
 //   translate()  the public facade, which also builds a result object
 // Memory references per walk are counted by the walker (stats().walkMemRefs / walks) on one
-// block after the run, not estimated.
+// block after the run, not estimated. Beside tinybench's wall-clock median, each path's CPU
+// time per walk is measured (median of 7 rounds), steadier on a shared machine.
 // Run: `npm run bench` (all suites) or `npx tsx bench/walk.bench.ts`.
 
 import { Bench } from "tinybench";
@@ -29,8 +30,10 @@ export interface WalkRow {
   mode: Mode;
   layout: string;
   path: string;
-  /** Median ns per translation (each a full walk). */
+  /** Median wall-clock ns per translation (each a full walk). */
   nsPerWalk: number;
+  /** Median CPU ns per translation. */
+  cpuNsPerWalk: number;
   /** Paging-structure entries read per walk, as counted by the walker. */
   memRefsPerWalk: number;
   residentPages: number;
@@ -97,6 +100,21 @@ async function setup(mode: Mode, kind: "process" | "1 GiB") {
   return { m, block, resident, tablePages };
 }
 
+/**
+ * Median CPU time (process.cpuUsage: user + system, µs resolution) per translation over 7
+ * rounds of 50 task runs: steadier than wall time when other processes share the cores.
+ */
+function cpuMedian(fn: () => void, per: number): number {
+  const rounds: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < 50; i++) fn();
+    const t = process.cpuUsage(t0);
+    rounds.push(((t.user + t.system) * 1000) / (50 * per));
+  }
+  return rounds.sort((a, b) => a - b)[3]!;
+}
+
 const p50 = (task: { result: { state: string; latency?: { p50: number } } }) =>
   task.result.state === "completed" ? task.result.latency!.p50 : NaN;
 
@@ -113,19 +131,14 @@ export async function walkSuite(time = 400): Promise<WalkRow[]> {
       const signed = Array.from(block, (va) => BigInt.asIntN(64, va)); // how i64 crosses
       const facade = Array.from(block.subarray(0, FACADE_BLOCK));
       let bad = 0;
+      const tasks: Array<[string, () => void, number]> = [
+        ["batch", () => { if (b.run(BLOCK, 0, { user: true }) !== BLOCK) bad++; }, BLOCK],
+        ["core u32", () => { for (let k = 0; k < BLOCK; k++) bad += core.translate2(lo[k]!, hi[k]!, ACCESS_USER); }, BLOCK],
+        ["core BigInt", () => { for (let k = 0; k < BLOCK; k++) bad += core.translate(signed[k]!, ACCESS_USER); }, BLOCK],
+        ["translate()", () => { for (const va of facade) if (m.translate(va, { user: true }).fault) bad++; }, FACADE_BLOCK],
+      ];
       const bench = new Bench({ time, warmupTime: 150 });
-      bench.add("batch", () => {
-        if (b.run(BLOCK, 0, { user: true }) !== BLOCK) bad++;
-      });
-      bench.add("core u32", () => {
-        for (let k = 0; k < BLOCK; k++) bad += core.translate2(lo[k]!, hi[k]!, ACCESS_USER);
-      });
-      bench.add("core BigInt", () => {
-        for (let k = 0; k < BLOCK; k++) bad += core.translate(signed[k]!, ACCESS_USER);
-      });
-      bench.add("translate()", () => {
-        for (const va of facade) if (m.translate(va, { user: true }).fault) bad++;
-      });
+      for (const [name, fn] of tasks) bench.add(name, fn);
       await bench.run();
       if (bad) throw new Error(`${mode}: ${bad} translations faulted`);
       // Counted on one block: every translation must be one full walk.
@@ -134,11 +147,11 @@ export async function walkSuite(time = 400): Promise<WalkRow[]> {
       b.run(BLOCK, 0, { user: true });
       const s = m.stats();
       if (s.walks !== BLOCK || s.pageFaults !== 0) throw new Error(`${mode}: ${s.walks} walks for ${BLOCK} translations`);
-      const per = [BLOCK, BLOCK, BLOCK, FACADE_BLOCK];
       bench.tasks.forEach((task, k) => {
+        const [, fn, per] = tasks[k]!;
         rows.push({
-          mode, layout: kind, path: task.name, nsPerWalk: (p50(task) * 1e6) / per[k]!,
-          memRefsPerWalk: s.walkMemRefs / s.walks, residentPages: resident, tablePages,
+          mode, layout: kind, path: task.name, nsPerWalk: (p50(task) * 1e6) / per,
+          cpuNsPerWalk: cpuMedian(fn, per), memRefsPerWalk: s.walkMemRefs / s.walks, residentPages: resident, tablePages,
         });
       });
     }
@@ -157,7 +170,7 @@ export async function machineLine(): Promise<string> {
 export function printWalkRows(rows: WalkRow[]): void {
   console.log("full page walk (no TLB, no paging-structure caches), median ns per walk");
   console.table(rows.map((r) => ({
-    mode: r.mode, layout: r.layout, path: r.path, "ns/walk": +r.nsPerWalk.toFixed(2),
+    mode: r.mode, layout: r.layout, path: r.path, "ns/walk": +r.nsPerWalk.toFixed(2), "cpu ns/walk": +r.cpuNsPerWalk.toFixed(2),
     "memrefs/walk": r.memRefsPerWalk, "resident pages": r.residentPages, "table pages": r.tablePages,
   })));
 }
