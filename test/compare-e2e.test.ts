@@ -18,7 +18,8 @@ describe("wasm-mmu compare", () => {
     expect([...DESIGNS]).toEqual([...DESIGN_NAMES]);
   });
 
-  it("--quick runs real workloads and writes the table, the JSON report and the chart", async () => {
+  // A whole run in a child process: seconds, more on a loaded machine.
+  it("--quick runs real workloads and writes the table, the JSON report and the chart", { timeout: 120_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), "compare-"));
     const json = join(dir, "r.json");
     const svg = join(dir, "r.svg");
