@@ -45,12 +45,8 @@ export async function forkExitSuite(designs: readonly Design[], quick: boolean):
   return rows;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const quick = process.argv.includes("--quick");
-  const at = process.argv.indexOf("--designs");
-  const designs = at > 0 ? parseList("--designs", process.argv[at + 1] ?? "", DESIGNS) : [...DESIGNS];
-  const rows = await forkExitSuite(designs, quick);
-  console.log(`fork and exit, median µs of CPU time (${describeMachine(machineInfo(), new Date())})${quick ? ", --quick" : ""}`);
+/** Prints the WebAssembly rows with the TypeScript core's time and the speed-up beside them. */
+export function printForkExitRows(rows: ForkExitRow[]): void {
   console.table(
     rows.map((r) => {
       const ts = rows.find((x) => x.design === r.design && x.workload === r.workload && x.impl === "ts")!;
@@ -61,4 +57,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       };
     }).filter((x) => x !== null),
   );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const quick = process.argv.includes("--quick");
+  const at = process.argv.indexOf("--designs");
+  const designs = at > 0 ? parseList("--designs", process.argv[at + 1] ?? "", DESIGNS) : [...DESIGNS];
+  const rows = await forkExitSuite(designs, quick);
+  console.log(`fork and exit, median µs of CPU time (${describeMachine(machineInfo(), new Date())})${quick ? ", --quick" : ""}`);
+  printForkExitRows(rows);
 }

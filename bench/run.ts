@@ -4,6 +4,8 @@
 import { machineLine, printWalkRows, walkSuite } from "./walk.bench.js";
 import { translateSuite } from "./translate.bench.js";
 import { printReplayRows, replaySuite } from "./replay.bench.js";
+import { forkExitSuite, printForkExitRows } from "./fork-exit.bench.js";
+import { DESIGNS } from "../src/tools/compare/options.js";
 
 console.log(await machineLine());
 printWalkRows(await walkSuite());
@@ -13,4 +15,6 @@ const rows = await translateSuite();
 console.table(rows.map((r) => ({ ...r, nsPerTranslation: +r.nsPerTranslation.toFixed(2), memRefsPerWalk: r.memRefsPerWalk?.toFixed(2) ?? "" })));
 console.log();
 printReplayRows(await replaySuite());
+console.log("\nfork and exit (the lmbench and large workloads of wasm-mmu compare), median µs of CPU time");
+printForkExitRows(await forkExitSuite([...DESIGNS], false));
 console.log(await machineLine());
