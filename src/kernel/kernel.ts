@@ -780,6 +780,12 @@ export class Kernel {
   ioremap(pa: bigint, length: number): bigint {
     checkU("pa", pa);
     checkInt("length", length, 1, 1 << 30);
+    // Entries hold physical addresses below 2^MAXPHYADDR (2^32 in 4-byte entries): beyond that
+    // an entry would name a different frame.
+    const limit = 1n << BigInt(this.design.entryBytes === 4 ? 32 : this.machine.physAddrBits);
+    if (pa + BigInt(length) > limit) {
+      throw new RangeError(`pa 0x${pa.toString(16)} + ${length} bytes is beyond the physical address space (0x${limit.toString(16)})`);
+    }
     const base = pa & ~(PAGE - 1n);
     const size = pageUp(pa + BigInt(length)) - base;
     const va = this.#vmArea(size, "ioremap");
