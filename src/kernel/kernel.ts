@@ -868,6 +868,7 @@ export class Kernel {
 
   /** @internal */
   _pageEntry(mm: Mm, va: bigint): PageEntry | null {
+    this.#live(mm);
     const d = this.design;
     const v = checkU("va", va);
     // 2.4: kernel addresses live in the per-CPU PML4's other slots, not in the process's pgd.
