@@ -341,10 +341,18 @@ export class Kernel {
   /** Maps [va, va + length) in the reference tables (boot map, vmalloc, ioremap). All or nothing. */
   #mapKernel(va: bigint, length: bigint, phys: bigint, template: bigint, src: number, leafLevel: number): void {
     const c = this.#core;
+    const slot = Number((va >> 39n) & 511n);
+    const freshSlot = this.design.perCpuPml4 && !this.#slotPgd.has(slot);
     const root = this.#kernelRoot(va);
     c.countBegin();
     c.countPopulate(root, va, va + length, true, src, leafLevel);
     if (!c.reserve(c.needTables() + c.needFrames())) {
+      if (freshSlot) {
+        // All or nothing: the slot's pgd allocated just now goes back too.
+        this.#setEntry(this.#cpuPml4, slot, 0n);
+        this.#slotPgd.delete(slot);
+        c.free(root);
+      }
       this.#absorb(null);
       throw new KernelError("ENOMEM", `no memory to map ${hex(length)} bytes at ${hex(va)}`);
     }
