@@ -1113,6 +1113,22 @@ export class Kernel {
     const user = !supervisor;
     let off = 0;
     let retries = 0;
+    // A write faults all its pages in before it stores a byte, so that ENOMEM or EFAULT on a
+    // later page leaves memory as it was.
+    while (write && off < length) {
+      const cur = va + BigInt(off);
+      const r = this.machine.translate(cur, { write: true, user, probe: true });
+      if (!r.fault) {
+        off += Math.min(length - off, 4096 - Number(cur & 0xfffn));
+        retries = 0;
+        continue;
+      }
+      const what = `write at ${hex(cur)}`;
+      if (r.fault === "gp" || retries++ > 2) throw new KernelError("EFAULT", `${what}: ${r.fault === "gp" ? r.reason : "fault not resolved"}`);
+      if (!this.#fault(mm, cur, true, user, false)) throw new KernelError("EFAULT", `${what}: no mapping allows it (SIGSEGV)`);
+      this.#switchTo(mm);
+    }
+    off = 0;
     while (off < length) {
       const cur = va + BigInt(off);
       const n = Math.min(length - off, 4096 - Number(cur & 0xfffn));
