@@ -100,6 +100,7 @@ async function round(design: DesignName, cycles: number, rng: Rng, o: SoakOption
     const free = s.freeFrames / total;
     report.minFreeFraction = Math.min(report.minFreeFraction, free);
     const r = rng.int(100);
+    // Fork only with room to spare, exit (often) without: RAM stays near full and forks go on.
     if (r < 25 && free > 0.06 && procs.length < 64) {
       const p = rng.pick(procs);
       try {
@@ -111,7 +112,7 @@ async function round(design: DesignName, cycles: number, rng: Rng, o: SoakOption
       } catch (e) {
         enomem(e);
       }
-    } else if (((free < 0.04 && rng.chance(0.6)) || (r < 45 && procs.length > 40)) && procs.length > 1) {
+    } else if (((free <= 0.06 && rng.chance(0.5)) || (r < 45 && procs.length > 40)) && procs.length > 1) {
       const p = rng.pick(procs);
       p.exit();
       live.delete(p);
