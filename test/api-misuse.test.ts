@@ -2,6 +2,7 @@
 // types, out-of-range values, exited processes, calls in the wrong order. Each throws a typed
 // error naming the bad value (TypeError / RangeError for API misuse, KernelError with Linux's
 // code where a system call would fail), changes nothing, and leaves everything usable.
+import { expectErr, rejected, thrown, type ErrorClass } from "./expect-error.js";
 import { describe, expect, it } from "vitest";
 import {
   Kernel, KernelError, Machine, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, type Process,
@@ -9,28 +10,16 @@ import {
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
-type ErrorClass = new (...a: never[]) => Error;
 
 /** What a call must throw: the class, Linux's code for a KernelError, and text the message must hold. */
 type Expect = [ErrorClass, string | undefined, RegExp[]];
 
 function expectError(f: () => unknown, [type, code, patterns]: Expect): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${type.name}`).toBeInstanceOf(type);
-  if (code) expect((err as KernelError).code).toBe(code);
-  for (const p of patterns) expect((err as Error).message).toMatch(p);
+  expectErr(thrown(f), type, code, patterns);
 }
 
 async function expectRejection(p: Promise<unknown>, [type, code, patterns]: Expect): Promise<void> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err, `expected ${type.name}`).toBeInstanceOf(type);
-  if (code) expect((err as KernelError).code).toBe(code);
-  for (const pat of patterns) expect((err as Error).message).toMatch(pat);
+  expectErr(await rejected(p), type, code, patterns);
 }
 
 describe("Kernel.create rejects bad options, naming them", () => {

@@ -1,6 +1,7 @@
 // Misuse of the Machine API throws TypeError (wrong type) or RangeError (bad value) naming the
 // argument and the value, StateError after destroy(), changes nothing, and leaves the machine
 // usable. Guest faults are never thrown.
+import { expectErr, rejected, thrown, type ErrorClass } from "./expect-error.js";
 import { describe, expect, it } from "vitest";
 import { Machine, StateError } from "../src/index.js";
 import { P, RW, pagedMachine, reloadCr3 } from "./paging.js";
@@ -8,20 +9,12 @@ import { P, RW, pagedMachine, reloadCr3 } from "./paging.js";
 const MIB = 1 << 20;
 
 /** Runs f, expecting it to throw `type` with a message matching every pattern. */
-function expectThrow(f: () => unknown, type: new (...a: never[]) => Error, ...patterns: RegExp[]): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${type.name}`).toBeInstanceOf(type);
-  for (const p of patterns) expect((err as Error).message).toMatch(p);
+function expectThrow(f: () => unknown, type: ErrorClass, ...patterns: RegExp[]): void {
+  expectErr(thrown(f), type, undefined, patterns);
 }
-async function expectReject(p: Promise<unknown>, type: new (...a: never[]) => Error, ...patterns: RegExp[]): Promise<void> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err, `expected ${type.name}`).toBeInstanceOf(type);
-  for (const pat of patterns) expect((err as Error).message).toMatch(pat);
+
+async function expectReject(p: Promise<unknown>, type: ErrorClass, ...patterns: RegExp[]): Promise<void> {
+  expectErr(await rejected(p), type, undefined, patterns);
 }
 
 describe("Machine.create rejects bad options", () => {
