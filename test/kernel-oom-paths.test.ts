@@ -9,64 +9,55 @@ import {
   DESIGN_NAMES, Kernel, KernelError, MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, PROT_READ, PROT_WRITE,
   type DesignName,
 } from "../src/index.js";
+import { atEveryAllocation, expectEnomemAtEveryPoint } from "./alloc-points.js";
 
 const RW = PROT_READ | PROT_WRITE;
 
-/** Everything an allocating operation could change. */
-function state(k: Kernel) {
-  const s = k.stats();
-  const refs: number[] = [];
-  for (let f = 0; f < k.totalFrames; f++) refs.push(k.frameRefs(BigInt(f) << 12n));
-  return { ram: Buffer.from(k.machine.ram), refs, free: s.freeFrames, tablePages: s.tablePages, pids: k.processes().map((p) => p.pid) };
-}
-
 /**
- * Runs op with allocation n failing for n = 1, 2, ... until it succeeds. Every failure must be
- * ENOMEM with the state unchanged. Returns op's result and how many allocation points it has.
+ * The allocations each operation makes here (both cores alike): the pgd (PAE: and its PMDs;
+ * unshared: the kernel PMD too), five pages and their tables, ioremap's page table (none in
+ * i386-2level, whose kernel tables all exist from boot), fork's new tables.
  */
-function atEveryAllocation<T>(k: Kernel, label: string, op: () => T): { result: T; points: number } {
-  for (let n = 1; ; n++) {
-    const before = state(k);
-    k.injectAllocFailure(n);
-    let result: T;
-    try {
-      result = op();
-    } catch (e) {
-      k.injectAllocFailure(null);
-      if (!(e instanceof KernelError) || e.code !== "ENOMEM") throw e;
-      const after = state(k);
-      expect(after.free, `${label}: free frames, allocation ${n} failing`).toBe(before.free);
-      expect(after.tablePages, `${label}: table pages, allocation ${n} failing`).toBe(before.tablePages);
-      expect(after.pids, `${label}: processes, allocation ${n} failing`).toEqual(before.pids);
-      expect(after.refs, `${label}: frame counts, allocation ${n} failing`).toEqual(before.refs);
-      expect(Buffer.compare(after.ram, before.ram), `${label}: RAM, allocation ${n} failing`).toBe(0);
-      continue;
-    }
-    k.injectAllocFailure(null);
-    return { result, points: n - 1 };
-  }
-}
+const POINTS: Record<DesignName, { spawn: number; vmalloc: number; ioremap: number; fork: number }> = {
+  "i386-2level": { spawn: 1, vmalloc: 6, ioremap: 0, fork: 3 },
+  "i386-pae": { spawn: 4, vmalloc: 6, ioremap: 1, fork: 6 },
+  "i386-pae-unshared": { spawn: 5, vmalloc: 6, ioremap: 1, fork: 7 },
+  "x86_64-3level": { spawn: 1, vmalloc: 8, ioremap: 1, fork: 5 },
+  "x86_64-4level": { spawn: 1, vmalloc: 8, ioremap: 1, fork: 7 },
+  "x86_64-5level": { spawn: 1, vmalloc: 9, ioremap: 1, fork: 8 },
+  "x86_64-5level-folded": { spawn: 1, vmalloc: 8, ioremap: 1, fork: 7 },
+};
 
 describe.each(DESIGN_NAMES.flatMap((d) => [[d, "wasm"], [d, "ts"]] as Array<[DesignName, "wasm" | "ts"]>))("%s (%s core)", (design, impl) => {
   it("spawn, vmalloc, ioremap, MAP_POPULATE, brk, write() and fork fail cleanly at every allocation point", async () => {
     const k = await Kernel.create({ design, ramBytes: 8 << 20, impl });
     const boot = k.stats();
 
-    const { result: p, points: spawnPoints } = atEveryAllocation(k, "spawn", () => k.spawn());
-    expect(spawnPoints).toBeGreaterThanOrEqual(1);
+    const points = POINTS[design];
+    const spawned = await atEveryAllocation("spawn", { k }, () => k.spawn());
+    expectEnomemAtEveryPoint(spawned);
+    expect(spawned.points).toBe(points.spawn);
+    const p = spawned.result;
 
-    const { result: v, points: vmallocPoints } = atEveryAllocation(k, "vmalloc", () => k.vmalloc(5 * 4096));
-    expect(vmallocPoints).toBeGreaterThanOrEqual(5); // five pages at least, and maybe tables
-    const { result: io } = atEveryAllocation(k, "ioremap", () => k.ioremap(0x1000n, 3 << 20));
+    const vm = await atEveryAllocation("vmalloc", { k }, () => k.vmalloc(5 * 4096));
+    expectEnomemAtEveryPoint(vm);
+    expect(vm.points).toBe(points.vmalloc);
+    const v = vm.result;
+    const ior = await atEveryAllocation("ioremap", { k }, () => k.ioremap(0x1000n, 3 << 20));
+    expectEnomemAtEveryPoint(ior);
+    expect(ior.points).toBe(points.ioremap);
+    const io = ior.result;
 
-    const { result: pop, points: popPoints } = atEveryAllocation(k, "mmap MAP_POPULATE", () =>
+    const populated = await atEveryAllocation("mmap MAP_POPULATE", { k }, () =>
       p.mmap({ length: 6 * 4096, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE }),
     );
-    expect(popPoints).toBeGreaterThanOrEqual(6);
+    expectEnomemAtEveryPoint(populated);
+    expect(populated.points).toBeGreaterThanOrEqual(6);
+    const pop = populated.result;
     expect(p.read(pop, 1)).toEqual(new Uint8Array(1));
 
     const brk0 = p.brk();
-    const { points: brkPoints } = atEveryAllocation(k, "brk + touch", () => {
+    const grown = await atEveryAllocation("brk + touch", { k }, () => {
       const top = p.brk(brk0 + 4n * 4096n);
       try {
         p.touch(brk0, 4 * 4096, true);
@@ -76,13 +67,17 @@ describe.each(DESIGN_NAMES.flatMap((d) => [[d, "wasm"], [d, "ts"]] as Array<[Des
       }
       return top;
     });
-    expect(brkPoints).toBeGreaterThanOrEqual(4);
+    expectEnomemAtEveryPoint(grown);
+    expect(grown.points).toBeGreaterThanOrEqual(4);
 
     // A write across five pages: two already private, three copy-on-write after a fork.
     const a = p.mmap({ length: 8 * 4096, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
     p.write(a, new Uint8Array(2 * 4096).fill(1));
     p.write(a + 2n * 4096n, new Uint8Array(3 * 4096).fill(2));
-    const { result: c } = atEveryAllocation(k, "fork", () => p.fork());
+    const forked = await atEveryAllocation("fork", { k }, () => p.fork());
+    expectEnomemAtEveryPoint(forked);
+    expect(forked.points).toBe(points.fork);
+    const c = forked.result;
     const data = new Uint8Array(5 * 4096).map((_, i) => i & 0xff);
     // write() faults its pages in one by one, as copy_to_user does: an ENOMEM on a later page
     // keeps the earlier (successful) copy-on-write breaks, but no byte of the write is visible.
