@@ -1,6 +1,7 @@
 // Soak test of the Kernel: `npm run soak -- --cycles 10000 [--seed S] [--ram BYTES] [--impl wasm|ts]`.
-// fork/exit cycles with random writes in random designs, RAM near full, every process's memory
-// equal to a model, every frame free at the end of each round (see test/soak/soak.ts).
+// fork/exit cycles with random writes, every design in turn, RAM near full and once per round
+// full, every process's memory equal to a model, every frame free at the end of each round (see
+// test/soak/soak.ts).
 import { Command } from "commander";
 import { soak } from "../test/soak/soak.js";
 

@@ -1,7 +1,8 @@
-// Long-run soak of the Kernel: fork/exit cycles with random writes in random designs, RAM kept
-// near full, every process's memory checked against a model (a copy-on-write map of pages in
-// plain JavaScript), and at the end of each round every frame free again. Out-of-memory errors
-// are allowed where RAM really is exhausted; they must leave the model's view intact.
+// Long-run soak of the Kernel: fork/exit cycles with random writes, one round per design in turn,
+// RAM kept near full and once per round driven to no free frame, every process's memory checked
+// against a model (a copy-on-write map of pages in plain JavaScript), and at the end of each round
+// every frame free again. Out-of-memory errors are allowed where RAM really is exhausted; they
+// must leave the model's view intact.
 
 import {
   DESIGN_NAMES, Kernel, KernelError, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE,
@@ -15,7 +16,7 @@ export interface SoakOptions {
   /** fork/exit cycles in all. */
   cycles: number;
   seed: number;
-  /** Cycles per kernel (a round boots a new kernel of a random design). */
+  /** Cycles per kernel (a round boots a new kernel of the next design, in turn). */
   cyclesPerRound?: number;
   designs?: readonly DesignName[];
   ramBytes?: number;
@@ -32,7 +33,17 @@ export interface SoakReport {
   enomem: number;
   /** Fewest free frames seen, as a fraction of all frames. */
   minFreeFraction: number;
-  designs: Record<string, number>;
+  designs: Partial<Record<DesignName, DesignReport>>;
+}
+
+/** What the rounds of one design did. */
+export interface DesignReport {
+  rounds: number;
+  forks: number;
+  /** ENOMEMs of the processes' own operations (fork, faults, writes, reads), not of the filler. */
+  enomem: number;
+  /** Fewest free frames seen. */
+  minFreeFrames: number;
 }
 
 /** A process's memory as the model sees it: page index -> contents (absent = zeros). */
@@ -52,16 +63,17 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const perRound = o.cyclesPerRound ?? 500;
   const report: SoakReport = { rounds: 0, forks: 0, exits: 0, writes: 0, pagesChecked: 0, enomem: 0, minFreeFraction: 1, designs: {} };
   while (report.forks < o.cycles) {
-    const design = rng.pick(designs);
+    const design = designs[report.rounds % designs.length]!;
     report.rounds++;
-    report.designs[design] = (report.designs[design] ?? 0) + 1;
-    await round(design, Math.min(perRound, o.cycles - report.forks), rng, o, report);
+    const d = (report.designs[design] ??= { rounds: 0, forks: 0, enomem: 0, minFreeFrames: Infinity });
+    d.rounds++;
+    await round(design, Math.min(perRound, o.cycles - report.forks), rng, o, report, d);
     o.log?.(`round ${report.rounds} ${design}: ${report.forks} forks, ${report.enomem} ENOMEM, min free ${(100 * report.minFreeFraction).toFixed(1)}%`);
   }
   return report;
 }
 
-async function round(design: DesignName, cycles: number, rng: Rng, o: SoakOptions, report: SoakReport): Promise<void> {
+async function round(design: DesignName, cycles: number, rng: Rng, o: SoakOptions, report: SoakReport, d: DesignReport): Promise<void> {
   const k = await Kernel.create({ design, ramBytes: o.ramBytes ?? 8 << 20, ...(o.impl ? { impl: o.impl } : {}) });
   const boot = k.stats();
   const privPages = 48 + rng.int(48);
@@ -77,6 +89,7 @@ async function round(design: DesignName, cycles: number, rng: Rng, o: SoakOption
   const enomem = (e: unknown): void => {
     if (!(e instanceof KernelError) || e.code !== "ENOMEM") throw e;
     report.enomem++;
+    d.enomem++;
   };
   const addrOf = (isShared: boolean, page: number) => (isShared ? shared : priv) + BigInt(page * PAGE);
   const check = (p: Process, m: Model, isShared: boolean, page: number): void => {
@@ -93,12 +106,37 @@ async function round(design: DesignName, cycles: number, rng: Rng, o: SoakOption
     report.pagesChecked++;
   };
 
+  const seen = (): number => {
+    const free = k.stats().freeFrames;
+    report.minFreeFraction = Math.min(report.minFreeFraction, free / total);
+    d.minFreeFrames = Math.min(d.minFreeFrames, free);
+    return free / total;
+  };
+
+  // The filler: a process outside the model whose area is larger than RAM, with its page tables
+  // made now, so that writing its pages one by one takes exactly one frame each and ends in
+  // ENOMEM with not one frame free.
+  const filler = k.spawn();
+  const fillPages = total;
+  const fill = filler.mmap({ length: fillPages * PAGE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+  for (let page = 0; page < fillPages; page += 256) filler.touch(fill + BigInt(page * PAGE), PAGE, true);
+  const fillRam = (): void => {
+    for (let page = 0; page < fillPages; page++) {
+      try {
+        filler.touch(fill + BigInt(page * PAGE), PAGE, true);
+      } catch (e) {
+        if (!(e instanceof KernelError) || e.code !== "ENOMEM") throw e;
+        return;
+      }
+    }
+    fail("the filler never ran out of memory");
+  };
+
   let forks = 0;
-  while (forks < cycles) {
+  let filled = false;
+  const step = (): void => {
     const procs = [...live.keys()];
-    const s = k.stats();
-    const free = s.freeFrames / total;
-    report.minFreeFraction = Math.min(report.minFreeFraction, free);
+    const free = seen();
     const r = rng.int(100);
     // Fork only with room to spare, exit (often) without: RAM stays near full and forks go on.
     if (r < 25 && free > 0.06 && procs.length < 64) {
@@ -109,6 +147,7 @@ async function round(design: DesignName, cycles: number, rng: Rng, o: SoakOption
         live.set(c, { priv: new Map(m.priv), shared: m.shared });
         forks++;
         report.forks++;
+        d.forks++;
       } catch (e) {
         enomem(e);
       }
@@ -152,7 +191,26 @@ async function round(design: DesignName, cycles: number, rng: Rng, o: SoakOption
       const isShared = rng.chance(0.2);
       check(p, live.get(p)!, isShared, rng.int(isShared ? sharedPages : privPages));
     }
+  };
+  while (forks < cycles) {
+    step();
+    if (!filled && forks >= cycles / 2) {
+      // Halfway: no free frame at all for a while, then the filler exits.
+      filled = true;
+      fillRam();
+      if (seen() !== 0) fail(`the filler stopped with ${k.stats().freeFrames} frames free`);
+      try {
+        rng.pick([...live.keys()]).fork();
+        fail("a fork succeeded with no free frame");
+      } catch (e) {
+        if (e instanceof SoakError) throw e;
+        enomem(e);
+      }
+      for (let i = 0; i < 40; i++) step();
+      filler.exit();
+    }
   }
+  if (!filled) fail("the round ended before RAM was filled");
   // Every live process equals its model, page for page; then all exit and every frame is free.
   for (const [p, m] of live) {
     for (let page = 0; page < privPages; page++) check(p, m, false, page);
