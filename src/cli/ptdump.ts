@@ -1,4 +1,4 @@
-// `wasm-mmu ptdump`: the page tables of a capture folder (../shared/fixtures format) or of a
+// `wasm-mmu ptdump`: the page tables of a capture folder (test/fixtures/README.md format) or of a
 // process on a Kernel, as Linux's dump_pagetables, QEMU's info tlb / info mem, or JSON.
 
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -42,7 +42,7 @@ async function processMachine(design: DesignName, trace: string | undefined, ram
 export function ptdumpCommand(): Command {
   return new Command("ptdump")
     .description("dump page tables (a capture folder, or a process on a Kernel): Linux dump_pagetables style, QEMU info tlb / info mem, or JSON")
-    .argument("[capture]", "capture folder: meta.json + tables.bin.gz (as in ../shared/fixtures)")
+    .argument("[capture]", "capture folder: meta.json + tables.bin.gz (format: test/fixtures/README.md)")
     .addOption(new Option("-f, --format <format>", "output format").choices(PTDUMP_FORMATS).default("linux"))
     .option("--json", "same as --format json")
     .addOption(new Option("--design <design>", "dump a process on a Kernel of this design instead of a capture").argParser(parseDesign))

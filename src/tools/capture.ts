@@ -1,4 +1,4 @@
-// Page-table captures in the format of ../shared/fixtures (its README): meta.json with the
+// Page-table captures in the format of test/fixtures/README.md: meta.json with the
 // control registers and RAM size, tables.bin.gz with every page-table page reachable from CR3.
 
 import { Machine, type Registers } from "../machine/machine.js";
