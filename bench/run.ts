@@ -6,6 +6,7 @@ import { translateSuite } from "./translate.bench.js";
 import { printReplayRows, replaySuite } from "./replay.bench.js";
 import { forkExitSuite, printForkExitRows } from "./fork-exit.bench.js";
 import { DESIGNS } from "../src/tools/compare/options.js";
+import { nativeSuite, printNativeReport } from "./native.bench.js";
 
 console.log(await machineLine());
 printWalkRows(await walkSuite());
@@ -17,4 +18,7 @@ console.log();
 printReplayRows(await replaySuite());
 console.log("\nfork and exit (the lmbench and large workloads of wasm-mmu compare), median µs of CPU time");
 printForkExitRows(await forkExitSuite([...DESIGNS], false));
+console.log(await machineLine());
+console.log("\nthe product beside native C and careful JavaScript, same run (issue 10; npm run bench:native alone)");
+printNativeReport(await nativeSuite());
 console.log(await machineLine());
