@@ -80,14 +80,20 @@ const geo = memory.data(6 * <i32>GEO_SIZE);
 @inline export function geoRsvdTable(level: u32): u64 { return load<u64>(geo + <usize>level * GEO_SIZE, 16); }
 @inline export function geoRsvdLarge(level: u32): u64 { return load<u64>(geo + <usize>level * GEO_SIZE, 24); }
 
-function setGeo(level: u32, shift: u32, idxBits: u64, rsvdTable: u64, large: bool, rsvdLarge: u64): void {
+function setGeo(level: u32, shift: u32, nBits: u32, rsvdTable: u64, large: bool, rsvdLarge: u64): void {
   const p = geo + <usize>level * GEO_SIZE;
   store<u32>(p, shift, 0);
   store<u32>(p, large ? 1 : 0, 4);
-  store<u64>(p, (<u64>1 << idxBits) - 1, 8);
+  store<u64>(p, (<u64>1 << nBits) - 1, 8);
   store<u64>(p, rsvdTable, 16);
   store<u64>(p, rsvdLarge, 24);
 }
+
+/** Index bits of a table level: 10 with 4-byte entries (32-bit paging), else 9 (SDM 4.3-4.5). */
+@inline export function idxBits<E>(): u32 { return sizeof<E>() == 4 ? 10 : 9; }
+
+/** Bit position of a level's index in the linear address (level 1 holds PTEs). */
+@inline export function levelShift<E>(level: u32): u64 { return 12 + <u64>idxBits<E>() * <u64>(level - 1); }
 
 /** Bits hi..lo set. */
 @inline export function bits(hi: u32, lo: u32): u64 {
@@ -106,8 +112,8 @@ function setGeometry(): void {
     // 4-byte entries, 10+10 bits. With CR4.PSE a PDE may map 4 MiB; PSE-36 puts physical
     // address bits (M-1):32 in bits (M-20):13 (M capped at 40), leaving 21:(M-19) reserved.
     const m40 = m < 40 ? m : 40;
-    setGeo(1, 12, 10, 0, false, 0);
-    setGeo(2, 22, 10, 0, (cr4 & CR4_PSE) != 0, bits(21, m40 - 19));
+    setGeo(1, <u32>levelShift<u32>(1), idxBits<u32>(), 0, false, 0);
+    setGeo(2, <u32>levelShift<u32>(2), idxBits<u32>(), 0, (cr4 & CR4_PSE) != 0, bits(21, m40 - 19));
     topLevel = 2;
     return;
   }
@@ -115,19 +121,20 @@ function setGeometry(): void {
   if (mode == MODE_PAE) {
     // PAE entries reserve 62:M (no ignored high bits, unlike IA-32e paging).
     const r = bits(62, m) | xd;
-    setGeo(1, 12, 9, r, false, 0);
-    setGeo(2, 21, 9, r, true, r | bits(20, 13));
-    setGeo(3, 30, 2, pdpteReserved(), false, 0);
+    setGeo(1, <u32>levelShift<u64>(1), idxBits<u64>(), r, false, 0);
+    setGeo(2, <u32>levelShift<u64>(2), idxBits<u64>(), r, true, r | bits(20, 13));
+    setGeo(3, <u32>levelShift<u64>(3), 2, pdpteReserved(), false, 0);
     topLevel = 2;
     return;
   }
   // IA-32e: 9 bits per level, reserved 51:M; PS is reserved in PML4Es and PML5Es.
   const r = (m < 52 ? bits(51, m) : 0) | xd;
-  setGeo(1, 12, 9, r, false, 0);
-  setGeo(2, 21, 9, r, true, r | bits(20, 13));
-  setGeo(3, 30, 9, r, true, r | bits(29, 13));
-  setGeo(4, 39, 9, r | PTE_PS, false, 0);
-  setGeo(5, 48, 9, r | PTE_PS, false, 0);
+  for (let l: u32 = 1; l <= 5; l++) {
+    // PDEs map 2 MiB and PDPTEs 1 GiB pages; PS is reserved in PML4Es and PML5Es.
+    // (in a PTE, bit 7 is PAT).
+    const large = l == 2 || l == 3;
+    setGeo(l, <u32>levelShift<u64>(l), idxBits<u64>(), l >= 4 ? r | PTE_PS : r, large, large ? r | bits(<u32>levelShift<u64>(l) - 1, 13) : 0);
+  }
   topLevel = mode == MODE_5L ? 5 : 4;
 }
 

@@ -8,9 +8,11 @@
 //       base for a large page).  PWC level l: (va & vaMask) >> shift(l).
 //   w1  bits 12:0 tag high bits; 27:16 PCID; 30 global; 31 valid
 //   w2  frame number (pa >> 12), low 32 bits: of the page (TLB) or of the next table (PWC)
-//   w3  bits 7:0 ALLOW_* (TLB: accesses allowed without a walk under the current registers);
-//       15:8 frame number high bits; 19:16 protection key; 20 R/W; 21 U/S; 22 XD; 23 dirty;
-//       25:24 page size of the translation (0 4 KiB, 1 2/4 MiB, 2 1 GiB)
+//   w3  bits 7:0 frame number high bits (so w2 | w3 << 32 read as one u64 holds the frame in
+//       its low 40 bits); 15:8 ALLOW_* (TLB: accesses allowed without a walk under the current
+//       registers); 19:16 protection key; 20 R/W; 21 U/S; 22 XD; 23 dirty; 25:24 page size of
+//       the translation (0 4 KiB, 1 2/4 MiB, 2 1 GiB)
+// Read through the e*() accessors below; JavaScript's inline path reads the same words.
 //
 // Structure descriptor (32 bytes, up to MAX_STRUCTS):
 //   base, setsMask, ways, kind (KIND_*), sides (SIDE_*), level (1 L1, 2 second level), lru, stat
@@ -30,10 +32,29 @@ export const SIDE_D: u32 = 2;
 export const W1_VALID: u32 = 1 << 31;
 export const W1_GLOBAL: u32 = 1 << 30;
 export const W1_TAGHI: u32 = 0x1FFF;
-export const W3_RW: u32 = 1 << 20;
-export const W3_US: u32 = 1 << 21;
-export const W3_XD: u32 = 1 << 22;
+export const W3_FRAME_HI: u32 = 0xFF;
+export const W3_ALLOW_SHIFT: u32 = 8;
+export const W3_PK_SHIFT: u32 = 16;
+export const W3_RIGHTS_SHIFT: u32 = 20; // RIGHT_W | RIGHT_U | RIGHT_XD as bits 20..22
 export const W3_DIRTY: u32 = 1 << 23;
+export const W3_SIZE_SHIFT: u32 = 24;
+/** The tag bits of the first u64 of an entry (w0 and w1's low 13 bits): 45 bits of page number. */
+export const TAG_MASK: u64 = 0x1FFF_FFFF_FFFF;
+const FRAME_MASK: u64 = 0xFF_FFFF_FFFF; // 40-bit frame number: 52-bit physical addresses
+
+@inline export function eW1(e: usize): u32 { return load<u32>(e, 4); }
+@inline export function eTag(e: usize): u64 { return load<u64>(e) & TAG_MASK; }
+@inline export function eValid(e: usize): bool { return (load<u32>(e, 4) & W1_VALID) != 0; }
+@inline export function eGlobal(e: usize): bool { return (load<u32>(e, 4) & W1_GLOBAL) != 0; }
+@inline export function ePcid(e: usize): u32 { return (load<u32>(e, 4) >> 16) & 0xFFF; }
+@inline export function eFrame(e: usize): u64 { return load<u64>(e, 8) & FRAME_MASK; }
+@inline export function eW3(e: usize): u32 { return load<u32>(e, 12); }
+@inline export function eAllow(e: usize): u32 { return (load<u32>(e, 12) >> W3_ALLOW_SHIFT) & 0xFF; }
+@inline export function eRights(e: usize): u32 { return (load<u32>(e, 12) >> W3_RIGHTS_SHIFT) & 7; }
+@inline export function ePk(e: usize): u32 { return (load<u32>(e, 12) >> W3_PK_SHIFT) & 15; }
+@inline export function eDirty(e: usize): bool { return (load<u32>(e, 12) & W3_DIRTY) != 0; }
+@inline export function eSize(e: usize): u32 { return (load<u32>(e, 12) >> W3_SIZE_SHIFT) & 3; }
+@inline function eInvalidate(e: usize): void { store<u32>(e, 0, 4); }
 
 const DESC: usize = 32;
 const desc = memory.data(<i32>(MAX_STRUCTS * <u32>DESC));
@@ -130,19 +151,33 @@ export function tlbConfigure(tlb: bool, pwc: bool): void {
   return (va & vaMask) >> shift;
 }
 
+// Masks of an entry's first u64 (w0 | w1 << 32) for the match: tag, valid and PCID for an entry
+// of the current PCID; tag, valid and global for a global one.
+const KEY_PCID: u64 = (<u64>(W1_VALID | 0x0FFF_0000) << 32) | TAG_MASK;
+const KEY_GLOBAL: u64 = (<u64>(W1_VALID | W1_GLOBAL) << 32) | TAG_MASK;
+
+/** The first u64 of a valid entry of the current PCID holding tag. */
+@inline function keyOf(tag: u64): u64 {
+  return tag | (<u64>(W1_VALID | (curPcid << 16)) << 32);
+}
+
+/** True if the entry translates tag for the current PCID (its own or global). */
+@inline function matchesKey(e: usize, key: u64): bool {
+  const k = load<u64>(e);
+  return (k & KEY_PCID) == key || (k & KEY_GLOBAL) == ((key & TAG_MASK) | (<u64>(W1_VALID | W1_GLOBAL) << 32));
+}
+
 @inline function matches(e: usize, tag: u64): bool {
-  const w1 = load<u32>(e, 4);
-  if (load<u32>(e, 0) != <u32>tag) return false;
-  if ((w1 & (W1_VALID | W1_TAGHI)) != (W1_VALID | <u32>(tag >> 32))) return false;
-  return (w1 & W1_GLOBAL) != 0 || ((w1 >> 16) & 0xFFF) == curPcid;
+  return matchesKey(e, keyOf(tag));
 }
 
 /** Finds the entry for tag in structure s; 0 if none. */
 @inline export function probe(s: u32, set: u32, tag: u64): usize {
   const ways = sWays(s);
+  const key = keyOf(tag);
   let e = sBase(s) + <usize>(set * ways) * 16;
   for (let w: u32 = 0; w < ways; w++, e += 16) {
-    if (matches(e, tag)) return e;
+    if (matchesKey(e, key)) return e;
   }
   return 0;
 }
@@ -174,12 +209,8 @@ export function victim(s: u32, set: u32, tag: u64): usize {
   store<u32>(e, <u32>tag, 0);
   store<u32>(e, W1_VALID | (global ? W1_GLOBAL : 0) | (curPcid << 16) | <u32>(tag >> 32), 4);
   store<u32>(e, <u32>frame, 8);
-  store<u32>(e, w3 | ((<u32>(frame >> 32) & 0xFF) << 8), 12);
+  store<u32>(e, (w3 & ~W3_FRAME_HI) | (<u32>(frame >> 32) & W3_FRAME_HI), 12);
   touch(s, e);
-}
-
-@inline export function entryFrame(e: usize): u64 {
-  return <u64>load<u32>(e, 8) | (<u64>((load<u32>(e, 12) >> 8) & 0xFF) << 32);
 }
 
 export function statStruct(s: u32, hit: bool): void {
@@ -226,7 +257,7 @@ export function invalidatePage(va12: u64, pcid: u32, withGlobal: bool): void {
       const isGlobal = (w1 & W1_GLOBAL) != 0;
       if (isGlobal ? !withGlobal : ((w1 >> 16) & 0xFFF) != pcid) continue;
       // The unit this entry translates: its original page size, slices included.
-      const size = (load<u32>(e, 12) >> 24) & 3;
+      const size = eSize(e);
       const drop: u64 = size == 0 ? 0 : size == 1 ? (largeShift - 12) : 18;
       const tag = <u64>load<u32>(e, 0) | (<u64>(w1 & W1_TAGHI) << 32);
       if ((tag >> drop) == (va12 >> drop)) { store<u32>(e, 0, 4); n++; }
@@ -259,13 +290,38 @@ export function tlbSetContext(pcid: u32, large: u64, mask: u64): void {
   return geoShift(kind - KIND_PWC + 2);
 }
 
+/** Level of the entry pwcLookup() found. */
+export let pwcHitLevel: u32 = 0;
+
+/**
+ * The deepest paging-structure-cache entry for va, levels 2..top probed deepest first (SDM
+ * 4.10.3.2), or 0; sets pwcHitLevel. Counts a hit in the cache that answered and a miss in
+ * each cache consulted before it.
+ */
+@inline export function pwcLookup(va: u64, top: u32): usize {
+  for (let l: u32 = 2; l <= top; l++) {
+    const si = pwcStruct(l);
+    if (si < 0) continue;
+    const s = <u32>si;
+    const tag = tagOf(va, KIND_PWC, geoShift(l), vaMask);
+    const e = probe(s, <u32>tag & sSetsMask(s), tag);
+    statStruct(s, e != 0);
+    if (e) {
+      touch(s, e);
+      pwcHitLevel = l;
+      return e;
+    }
+  }
+  return 0;
+}
+
 /** Caches a non-leaf entry of level l (its table address and the rights down to it). */
 export function pwcFill(va: u64, l: u32, table: u64, rights: u32): void {
   const si = pwcStruct(l);
   if (si < 0) return;
   const s = <u32>si;
   const tag = tagOf(va, KIND_PWC, geoShift(l), vaMask);
-  fill(s, victim(s, <u32>tag & sSetsMask(s), tag), tag, false, table >> 12, rights << 20);
+  fill(s, victim(s, <u32>tag & sSetsMask(s), tag), tag, false, table >> 12, rights << W3_RIGHTS_SHIFT);
 }
 
 /**
@@ -280,7 +336,8 @@ export function tlbFill(va: u64, access: u32, leaf: u64, level: u32, rights: u32
   // The key is cached even with CR4.PKE = 0: MOV to CR4 setting PKE does not flush (SDM 4.10.4.1).
   const pk = mode >= MODE_4L ? <u32>(leaf >> PTE_PK_SHIFT) & 15 : 0;
   const dirty = (leaf & PTE_D) != 0 || (access & ACC_WRITE) != 0;
-  const w3 = allowBits(rights & 7, pk, dirty) | (pk << 16) | ((rights & 7) << 20) | (dirty ? W3_DIRTY : 0) | (size << 24);
+  const w3 = (allowBits(rights & 7, pk, dirty) << W3_ALLOW_SHIFT) | (pk << W3_PK_SHIFT) | ((rights & 7) << W3_RIGHTS_SHIFT) |
+    (dirty ? W3_DIRTY : 0) | (size << W3_SIZE_SHIFT);
   for (let lvl: u32 = 1; lvl <= 2; lvl++) {
     let kind = size;
     let si = tlbStruct(sideIdx, lvl, kind);
@@ -311,7 +368,7 @@ export function tlbLookup(va: u64, access: u32): usize {
       const sh = kindShift(kind);
       const tag = tagOf(va, kind, sh, vaMask);
       const e = probe(s, <u32>(tag >> (sh - 12)) & sSetsMask(s), tag);
-      if (e && (load<u32>(e, 12) & allow)) {
+      if (e && (eAllow(e) & allow)) {
         touch(s, e);
         statStruct(s, true);
         hitStruct = s;
@@ -338,8 +395,8 @@ function refillL1(va: u64, sideIdx: u32, e: usize, fromKind: u32): void {
   const tag = tagOf(va, kind, sh, vaMask);
   const set = <u32>(tag >> (sh - 12)) & sSetsMask(s);
   // A 4 KiB slice of a larger unit: its frame is the unit's frame plus va's offset in it.
-  const frame = entryFrame(e) + (((va & vaMask) >> 12) & ((<u64>1 << (kindShift(fromKind) - sh)) - 1));
-  fill(s, victim(s, set, tag), tag, (load<u32>(e, 4) & W1_GLOBAL) != 0, frame, load<u32>(e, 12) & ~0xFF00);
+  const frame = eFrame(e) + (((va & vaMask) >> 12) & ((<u64>1 << (kindShift(fromKind) - sh)) - 1));
+  fill(s, victim(s, set, tag), tag, eGlobal(e), frame, eW3(e));
 }
 
 export let hitStruct: u32 = 0;
@@ -358,36 +415,47 @@ export function faultInvalidate(va: u64): void {
   }
 }
 
-export let hitPa: u64 = 0;
-export let hitEntry: usize = 0;
+
+// The hit path. A side's first-level 4 KiB structure is probed before anything else; callers
+// read its descriptor (primIBase.. / primDBase..) and the key and ALLOW bit of the access once
+// (a batch once per batch) and pass them in, so a hit is two loads and three compares.
+
+/** The current PCID's part of an entry's first u64; OR the tag into it for a match key. */
+@inline export function ctxKey(): u64 {
+  return <u64>(W1_VALID | (curPcid << 16)) << 32;
+}
+
+/** The ALLOW bit of an access where it sits in an entry's second u64 (w2 | w3 << 32). */
+@inline export function allowMask(access: u32): u64 {
+  return <u64>(1 << accessIndex(access)) << (32 + W3_ALLOW_SHIFT);
+}
 
 /**
- * The hit path: probes the first-level 4 KiB structure of the access's side. On a hit sets
- * hitPa / hitEntry, counts the hit and returns true; anything else goes the general way.
+ * The entry of structure s (base, setsMask, ways) that translates va's page for the current
+ * PCID and allows the access (allow: allowMask()), or 0. Marks it most recently used.
  */
-@inline export function fastHit(va: u64, access: u32): bool {
-  const fetch = (access & ACC_FETCH) != 0;
-  const base = fetch ? primIBase : primDBase;
-  if (!base) return false;
-  const vpn = (va & vaMask) >> 12;
-  const ways = fetch ? primIWays : primDWays;
-  const set = <u32>vpn & (fetch ? primISets : primDSets);
-  let e = base + (<usize>(set * ways) << 4);
-  const lo = <u32>vpn;
-  const hi = W1_VALID | <u32>(vpn >> 32);
-  const allow: u32 = 1 << accessIndex(access);
+@inline export function hitProbe(va: u64, base: usize, setsMask: u32, ways: u32, s: u32, key0: u64, allow: u64): usize {
+  const tag = (va & vaMask) >> 12;
+  let e = base + (<usize>((<u32>tag & setsMask) * ways) << 4);
+  const key = tag | key0;
   for (let w: u32 = 0; w < ways; w++, e += 16) {
-    if (load<u32>(e) != lo) continue;
-    const w1 = load<u32>(e, 4);
-    if ((w1 & (W1_VALID | W1_TAGHI)) != hi) continue;
-    if (!(w1 & W1_GLOBAL) && ((w1 >> 16) & 0xFFF) != curPcid) continue;
-    if (!(load<u32>(e, 12) & allow)) return false;
-    hitPa = (entryFrame(e) << 12) | (va & 0xFFF);
-    hitEntry = e;
-    if (ways > 1) touch(fetch ? primI : primD, e);
-    return true;
+    if (!matchesKey(e, key)) continue;
+    if (!(load<u64>(e, 8) & allow)) return 0;
+    if (ways > 1) touch(s, e);
+    return e;
   }
-  return false;
+  return 0;
+}
+
+/** Physical address of va through a 4 KiB TLB entry. */
+@inline export function hitPa4K(e: usize, va: u64): u64 {
+  return (eFrame(e) << 12) | (va & 0xFFF);
+}
+
+/** hitProbe() in the first-level 4 KiB structure of the access's side; 0 if it has none. */
+@inline export function fastHit(va: u64, access: u32): usize {
+  if (access & ACC_FETCH) return primIBase ? hitProbe(va, primIBase, primISets, primIWays, primI, ctxKey(), allowMask(access)) : 0;
+  return primDBase ? hitProbe(va, primDBase, primDSets, primDWays, primD, ctxKey(), allowMask(access)) : 0;
 }
 
 /** Counts n hits of fastHit() in the primary structure of a side (callers batch them). */
@@ -414,8 +482,8 @@ export function rederiveAllow(): void {
     const n = (sSetsMask(s) + 1) * sWays(s);
     for (let i: u32 = 0; i < n; i++, e += 16) {
       if (!(load<u32>(e, 4) & W1_VALID)) continue;
-      const w3 = load<u32>(e, 12);
-      store<u32>(e, (w3 & ~0xFF) | allowBits((w3 >> 20) & 7, (w3 >> 16) & 15, (w3 & W3_DIRTY) != 0), 12);
+      const allow = allowBits(eRights(e), ePk(e), eDirty(e));
+      store<u32>(e, (eW3(e) & ~(<u32>0xFF << W3_ALLOW_SHIFT)) | (allow << W3_ALLOW_SHIFT), 12);
     }
   }
 }

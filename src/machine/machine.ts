@@ -582,9 +582,9 @@ export class Machine {
           let i = st.word + (vpnLo & st.setsMask) * st.ways * 4;
           for (let w = 0; w < st.ways; w++, i += 4) {
             const w1 = words[i + 1]!;
-            if (words[i] === vpnLo && (w1 & 0x80001fff) === want && (w1 & 0x40000000 || ((w1 >>> 16) & 0xfff) === pcid) && words[i + 3]! & allow) {
+            if (words[i] === vpnLo && (w1 & 0x80001fff) === want && (w1 & 0x40000000 || ((w1 >>> 16) & 0xfff) === pcid) && (words[i + 3]! >>> 8) & allow) {
               this.hits++;
-              return (words[i + 2]! + ((words[i + 3]! >>> 8) & 0xff) * 4294967296) * 4096 + (vaLo & 0xfff);
+              return (words[i + 2]! + (words[i + 3]! & 0xff) * 4294967296) * 4096 + (vaLo & 0xfff);
             }
           }
         }

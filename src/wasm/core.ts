@@ -11,6 +11,8 @@ export interface CoreExports {
   modeOf(cr0: bigint, cr4: bigint, efer: bigint): number;
   translate(va: bigint, access: number): number;
   translate2(vaLo: number, vaHi: number, access: number): number;
+  /** The physical address as a number, or -1 on a fault (then in the result block). */
+  translatePa(vaLo: number, vaHi: number, access: number): number;
   translateBatch(vas: number, accs: number, pas: number, start: number, count: number, access: number): number;
   syncContext(): void;
   rederiveAllow(): void;
