@@ -15,3 +15,4 @@ export {
   kGeoLevel, kGeoInit, kCountBegin, kNeedTables, kNeedFrames, kCountCopy, kCopy, kZap, kProtect,
   kCountPopulate, kPopulate, kCloneEntries, kSyncEntries, kNeedHuge, kCountSplit, kSplit,
 } from "./kernel/range";
+export * from "./contract";

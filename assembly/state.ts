@@ -2,9 +2,10 @@
 // linear memory, the control registers, and the geometry of the current paging mode.
 //
 //   0                 static data of this module (a few KiB)
-//   metaBase          control block: translate result (RES_*), counters (STAT_*)
+//   ctrlBase          control block: translate result (RES_*), inline-path words (CTRL_*),
+//                     counters (STAT_*)
 //   ...               other emulator blocks (dump buffer, batch buffers, TLB, frame table),
-//                     placed by the facade (src/wasm/layout.ts) and handed to init()
+//                     placed by the facade (src/wasm/core.ts LayoutPlan) and handed to init()
 //   ramBase           guest RAM: byte p is physical address p, ramSize bytes
 //   ramBase+ramSize   end of linear memory
 //
@@ -31,6 +32,14 @@ export const RES_LEVEL: usize = 28; //     u32: level of the leaf (1 = PTE) or o
 export const RES_MEMREFS: usize = 32; //   u32: paging-structure reads made by this walk
 export const RES_RIGHTS: usize = 36; //    u32: RIGHT_* effective rights of the translation
 export const RES_HIT: usize = 40; //       u32: 1 if a TLB entry answered (no walk)
+// What JavaScript's inline TLB hit path reads (and writes: CTRL_TICK) in the control block:
+export const CTRL_TICK: usize = 44; //     u32: LRU clock of the TLB structures (assembly/tlb.ts touch())
+export const CTRL_KEY: usize = 48; //      u32: w1 of a valid entry of the current PCID, tag bits 0
+export const CTRL_HI_MASK: usize = 52; //  u32: linear-address bits 63:32 that are part of the tag
+export const CTRL_TOP_SHIFT: usize = 56; // u32: shift of va bits 63:32 leaving the sign-extension bits
+export const CTRL_TOP_NEG: i32 = 60; //    i32: what those bits may be besides 0 (-1, or 0 in 32-bit modes)
+/** A CTRL_KEY no entry matches (bit 13 of w1 is never compared): paging off, or a destroyed Machine. */
+export const CTRL_NO_KEY: u32 = 0x2000;
 // Counters, u64 each, from ctrlBase + STATS:
 export const STATS: usize = 64;
 export const STAT_WALKS: usize = 0;

@@ -17,8 +17,11 @@
 // Structure descriptor (32 bytes, up to MAX_STRUCTS):
 //   base, setsMask, ways, kind (KIND_*), sides (SIDE_*), level (1 L1, 2 second level), lru, stat
 
-import { ACC_FETCH, ACC_PROBE, ACC_WRITE, MODE_32, MODE_4L, MODE_5L, PTE_D, PTE_PK_SHIFT } from "./x86";
-import { RIGHT_G, bits, cr3, geoShift, mode, pcide, pge, statAdd, topLevel } from "./state";
+import { ACC_FETCH, ACC_PROBE, ACC_WRITE, MODE_32, MODE_4L, MODE_5L, MODE_OFF, PTE_D, PTE_PK_SHIFT } from "./x86";
+import {
+  CTRL_HI_MASK, CTRL_KEY, CTRL_NO_KEY, CTRL_TICK, CTRL_TOP_NEG, CTRL_TOP_SHIFT, RIGHT_G, bits, cr3, ctrlBase,
+  geoShift, mode, pcide, pge, statAdd, topLevel,
+} from "./state";
 import { accessIndex, allowBits, refreshAllowTables } from "./rights";
 
 export const MAX_STRUCTS: u32 = 12;
@@ -32,6 +35,10 @@ export const SIDE_D: u32 = 2;
 export const W1_VALID: u32 = 1 << 31;
 export const W1_GLOBAL: u32 = 1 << 30;
 export const W1_TAGHI: u32 = 0x1FFF;
+export const W1_PCID_SHIFT: u32 = 16; //  bits 27:16
+/** The w1 bits compared for an entry of the current PCID, and for a global entry. */
+export const W1_KEY_MASK: u32 = W1_VALID | (0xFFF << W1_PCID_SHIFT) | W1_TAGHI;
+export const W1_GLOBAL_KEY_MASK: u32 = W1_VALID | W1_GLOBAL | W1_TAGHI;
 export const W3_FRAME_HI: u32 = 0xFF;
 export const W3_ALLOW_SHIFT: u32 = 8;
 export const W3_PK_SHIFT: u32 = 16;
@@ -59,7 +66,6 @@ const FRAME_MASK: u64 = 0xFF_FFFF_FFFF; // 40-bit frame number: 52-bit physical 
 const DESC: usize = 32;
 const desc = memory.data(<i32>(MAX_STRUCTS * <u32>DESC));
 export let structCount: u32 = 0;
-let tick: u32 = 0;
 export let tlbOn: bool = false;
 export let pwcOn: bool = false;
 export let curPcid: u32 = 0;
@@ -153,8 +159,8 @@ export function tlbConfigure(tlb: bool, pwc: bool): void {
 
 // Masks of an entry's first u64 (w0 | w1 << 32) for the match: tag, valid and PCID for an entry
 // of the current PCID; tag, valid and global for a global one.
-const KEY_PCID: u64 = (<u64>(W1_VALID | 0x0FFF_0000) << 32) | TAG_MASK;
-const KEY_GLOBAL: u64 = (<u64>(W1_VALID | W1_GLOBAL) << 32) | TAG_MASK;
+const KEY_PCID: u64 = (<u64>W1_KEY_MASK << 32) | TAG_MASK;
+const KEY_GLOBAL: u64 = (<u64>W1_GLOBAL_KEY_MASK << 32) | TAG_MASK;
 
 /** The first u64 of a valid entry of the current PCID holding tag. */
 @inline function keyOf(tag: u64): u64 {
@@ -184,7 +190,10 @@ const KEY_GLOBAL: u64 = (<u64>(W1_VALID | W1_GLOBAL) << 32) | TAG_MASK;
 
 /** Marks an entry most recently used. */
 @inline export function touch(s: u32, e: usize): void {
-  store<u32>(sLru(s) + ((e - sBase(s)) >> 2), ++tick);
+  // The clock lives in the control block: JavaScript's inline hits advance it too.
+  const t = load<u32>(ctrlBase + CTRL_TICK) + 1;
+  store<u32>(ctrlBase + CTRL_TICK, t);
+  store<u32>(sLru(s) + ((e - sBase(s)) >> 2), t);
 }
 
 /** The entry to (re)fill for tag: the matching one, an invalid one, else the least recently used. */
@@ -280,6 +289,12 @@ export function tlbSetContext(pcid: u32, large: u64, mask: u64): void {
   curPcid = pcid;
   largeShift = large;
   vaMask = mask;
+  // For the inline path: the match key, and how to tell a canonical address from its high word.
+  const c = ctrlBase;
+  store<u32>(c + CTRL_KEY, mode == MODE_OFF ? CTRL_NO_KEY : <u32>(ctxKey() >> 32));
+  store<u32>(c + CTRL_HI_MASK, <u32>(mask >> 32));
+  store<u32>(c + CTRL_TOP_SHIFT, mode == MODE_5L ? 24 : mode == MODE_4L ? 15 : 0);
+  store<i32>(c + <usize>CTRL_TOP_NEG, mode >= MODE_4L ? -1 : 0);
 }
 
 /** Page shift of a structure kind in the current mode. */
@@ -422,7 +437,7 @@ export function faultInvalidate(va: u64): void {
 
 /** The current PCID's part of an entry's first u64; OR the tag into it for a match key. */
 @inline export function ctxKey(): u64 {
-  return <u64>(W1_VALID | (curPcid << 16)) << 32;
+  return <u64>(W1_VALID | (curPcid << W1_PCID_SHIFT)) << 32;
 }
 
 /** The ALLOW bit of an access where it sits in an entry's second u64 (w2 | w3 << 32). */

@@ -2,6 +2,7 @@
 // translation exactly as the Intel SDM Vol. 3A ch. 4 defines it. Knows nothing of processes.
 
 import { LINEAR_MEMORY_MAX, LayoutPlan, instantiateCore, type Block, type CoreExports } from "../wasm/core.js";
+import type { Contract } from "../wasm/contract.js";
 import { StateError, checkBool, checkBytes, checkInt, checkOptions, checkU } from "../errors.js";
 import {
   CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR3_NOFLUSH, CR4_CET, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE,
@@ -132,17 +133,19 @@ export interface MachineStats {
 
 /**
  * The TLB's hit path in JavaScript (the v86 pattern): looks the first-level 4 KiB TLB up with
- * typed-array reads of linear memory and calls WebAssembly only on a miss. See the README.
+ * typed-array reads of linear memory and calls WebAssembly only on a miss. It answers and counts
+ * exactly as translate() does (its hits are in stats(), and it marks entries most recently
+ * used). See the README.
  */
 export interface InlineTlb {
-  /** Physical address for the linear address (vaLo, vaHi as u32 halves) and access bits
-   * (ACCESS_*), or -1 if the access faults (fault() then describes it). */
+  /** Physical address for the linear address (vaLo, vaHi: its 32-bit halves, signed or
+   * unsigned) and access bits (ACCESS_*), or -1 if the access faults (fault() then describes it). */
   translate(vaLo: number, vaHi: number, access: number): number;
   /** The fault of the last translate() that returned -1. */
   fault(vaLo: number, vaHi: number): Fault;
-  /** Hits answered in JavaScript (not in stats(), which counts what WebAssembly saw). */
-  hits: number;
-  misses: number;
+  /** Translations this object answered in JavaScript / passed to WebAssembly. */
+  readonly hits: number;
+  readonly misses: number;
 }
 
 /** Zero-copy batch buffers in linear memory (see Machine.batch()). */
@@ -162,21 +165,19 @@ export interface BatchBuffers {
   run(count: number, start?: number, access?: Access): number;
 }
 
-// Mirrors assembly/x86.ts and assembly/state.ts.
-const ACC_WRITE = 1, ACC_USER = 2, ACC_FETCH = 4, ACC_AC = 8, ACC_PROBE = 16;
-const ST_OK = 0, ST_PF = 1;
-const RES_STATUS = 0, RES_ERROR = 4, RES_PA = 8, RES_LEAF = 16, RES_SHIFT = 24, RES_LEVEL = 28;
-const RES_MEMREFS = 32, RES_RIGHTS = 36, STATS = 64, STAT_COUNT = 48;
-const RIGHT_W = 1, RIGHT_U = 2, RIGHT_XD = 4, RIGHT_G = 8;
-const DUMP_RECORD = 32, DUMP_RECORDS = 2048;
-const RES_HIT = 40;
-const BATCH = 4096;
-// Counter indexes (assembly/state.ts, assembly/tlb.ts).
-const STAT_STRUCT = 10, STAT_FLUSH = 34;
-const FLUSH_CR3 = 0, FLUSH_CR4 = 1, FLUSH_CR0 = 2;
-
-/** Access bits for batch buffers (assembly/x86.ts ACC_*). */
+/** Access bits for batch buffers, translateLoHi() and the inline path (the core's ACC_*; a
+ * test and every Machine.create hold them equal). */
 export const ACCESS_WRITE = 1, ACCESS_USER = 2, ACCESS_FETCH = 4, ACCESS_AC = 8;
+/** Bit a of VALID_ACCESS: access bits a are valid (any of the four, but not write and fetch). */
+const VALID_ACCESS = 0x5f5f;
+
+const DUMP_RECORDS = 2048;
+/** Bytes of a dump record, for planning the dump block before the core is loaded (held equal
+ * to the core's DUMP_RECORD at create). */
+const DUMP_RECORD_BYTES = 32;
+const BATCH = 4096;
+const TWO32 = 4294967296;
+const TWO53 = 1n << 53n;
 
 const MIB = 1 << 20;
 const PAGE = 4096;
@@ -194,6 +195,7 @@ export interface CoreAccess {
   memory: WebAssembly.Memory;
   blocks: Record<string, Block>;
   ramOffset: number;
+  contract: Contract;
 }
 
 /** Bytes of per-frame metadata the core keeps beside RAM (used by the Kernel's frame table). */
@@ -209,26 +211,29 @@ export class Machine {
   readonly physAddrBits: number;
 
   #core: CoreExports;
+  #k: Contract;
   #mem: WebAssembly.Memory;
   #ctrl: number;
   #dump: number;
   #u32: Uint32Array;
+  #i32: Int32Array;
   #view: DataView;
+  /** The paging mode (MODE_*), as the core derived it at the last register load. */
+  #mode = 0;
+  /** Hits the inline paths answered, per side (0 instruction, 1 data): added to stats(). */
+  #inlineHits = new Float64Array(2);
   #regs: Registers = { cr0: 0x10n, cr3: 0n, cr4: 0n, efer: 0n, pkru: 0n };
   #destroyed = false;
   #access: CoreAccess;
   #structures: StructurePlan[] = [];
   #pcid = 0;
-  /** For the inline path: [current PCID, mask of the significant bits of the high address
-   * word, shift that sign-extends the high word from the top linear-address bit (0: none)]. */
-  #inlineState = new Int32Array(3);
   #batch: BatchBuffers | undefined;
 
   /** Linear-memory blocks for a machine with ramBytes of RAM and cacheBytes of TLB/PWC. */
   private static plan(ramBytes: number, cacheBytes: number): LayoutPlan {
     const plan = new LayoutPlan();
     plan.add("ctrl", 4096);
-    plan.add("dump", DUMP_RECORD * DUMP_RECORDS);
+    plan.add("dump", DUMP_RECORD_BYTES * DUMP_RECORDS);
     plan.add("batch", BATCH * 17);
     plan.add("tlb", cacheBytes);
     plan.add("frames", (ramBytes / PAGE) * FRAME_META_BYTES);
@@ -242,17 +247,20 @@ export class Machine {
     return r;
   }
 
-  private constructor(core: CoreExports, memory: WebAssembly.Memory, plan: LayoutPlan, ramOffset: number, ramBytes: number, physAddrBits: number) {
+  private constructor(core: CoreExports, contract: Contract, memory: WebAssembly.Memory, plan: LayoutPlan, ramOffset: number, ramBytes: number, physAddrBits: number) {
     this.#core = core;
+    this.#k = contract;
     this.#mem = memory;
     this.#ctrl = plan.blocks.ctrl!.offset;
     this.#dump = plan.blocks.dump!.offset;
     this.#u32 = new Uint32Array(memory.buffer);
+    this.#i32 = new Int32Array(memory.buffer);
     this.#view = new DataView(memory.buffer);
     this.ram = new Uint8Array(memory.buffer, ramOffset, ramBytes);
     this.ramBytes = ramBytes;
     this.physAddrBits = physAddrBits;
-    this.#access = { exports: core, memory, blocks: plan.blocks, ramOffset };
+    this.#access = { exports: core, memory, blocks: plan.blocks, ramOffset, contract };
+    this.#mode = contract.MODE_OFF;
   }
 
   /** @internal */
@@ -270,13 +278,18 @@ export class Machine {
     if (ramBytes % PAGE !== 0) throw new RangeError(`ramBytes must be a whole number of 4 KiB pages, got ${ramBytes}`);
     const physAddrBits = o.physAddrBits === undefined ? 46 : checkInt("physAddrBits", o.physAddrBits, 32, 52);
     const plan = Machine.plan(ramBytes, caches.bytes);
-    const { exports, memory, ramOffset } = await instantiateCore(plan, ramBytes, physAddrBits, o.wasm);
+    const { exports, memory, ramOffset, contract } = await instantiateCore(plan, ramBytes, physAddrBits, o.wasm);
+    const k = contract;
+    if (k.ACC_WRITE !== ACCESS_WRITE || k.ACC_USER !== ACCESS_USER || k.ACC_FETCH !== ACCESS_FETCH || k.ACC_AC !== ACCESS_AC) {
+      throw new Error("wasm-mmu: the WebAssembly core's access bits differ from this facade's ACCESS_*");
+    }
+    if (k.DUMP_RECORD !== DUMP_RECORD_BYTES) throw new Error("wasm-mmu: the WebAssembly core's dump records differ in size");
     const base = plan.blocks.tlb!.offset;
     caches.structures.forEach((s, i) =>
       exports.tlbDefine(i, base + s.entriesAt, s.sets, s.ways, s.kind, s.sides, s.level, base + s.lruAt),
     );
     exports.tlbConfigure(caches.tlbOn ? 1 : 0, caches.pwcOn ? 1 : 0);
-    const m = new Machine(exports, memory, plan, ramOffset, ramBytes, physAddrBits);
+    const m = new Machine(exports, contract, memory, plan, ramOffset, ramBytes, physAddrBits);
     m.#structures = caches.structures;
     return m;
   }
@@ -285,16 +298,18 @@ export class Machine {
     if (this.#destroyed) throw new StateError("this Machine was destroyed");
   }
 
-  /** Releases the machine's memory; any later call throws StateError. */
+  /** Marks the machine unusable: any later call (inline paths taken before included) throws
+   * StateError. Its linear memory is freed when the last reference to it goes. */
   destroy(): void {
     this.#destroyed = true;
+    // No inline hit is possible any more: their misses reach #live().
+    this.#i32[(this.#ctrl + this.#k.CTRL_KEY) >> 2] = this.#k.CTRL_NO_KEY;
   }
 
   /** The paging mode the registers select. */
   get mode(): PagingMode {
     this.#live();
-    const r = this.#regs;
-    return MODE_NAMES[this.#core.modeOf(r.cr0, r.cr4, r.efer)]!;
+    return MODE_NAMES[this.#mode]!;
   }
 
   /** Current register values (EFER.LMA as the CPU sets it). */
@@ -367,11 +382,8 @@ export class Machine {
     if (!ok) return gp(`a present PAE PDPTE at 0x${(next.cr3 & 0xffffffe0n).toString(16)} sets reserved bits`);
     core.syncContext();
     this.#regs = next;
+    this.#mode = core.modeOf(next.cr0, next.cr4, next.efer);
     this.#pcid = on(next.cr4, CR4_PCIDE) ? Number(next.cr3 & 0xfffn) : 0;
-    const mode = this.mode;
-    this.#inlineState[0] = this.#pcid;
-    this.#inlineState[1] = mode === "5-level" ? 0x1ffffff : mode === "4-level" ? 0xffff : 0;
-    this.#inlineState[2] = mode === "5-level" ? 7 : mode === "4-level" ? 16 : 0;
     this.#invalidateFor(cur, next, v.cr3 !== undefined, noFlush);
     return null;
   }
@@ -384,21 +396,21 @@ export class Machine {
     // Everything, globals included, for every PCID: CR0.PG 1 -> 0, CR0.WP changed (the SDM does
     // not require it; QEMU does it too), CR4.PGE changed, CR4.PCIDE 1 -> 0, CR4.LA57 changed.
     if ((on(cur.cr0, CR0_PG) && !on(next.cr0, CR0_PG)) || changed(cur.cr0, next.cr0, CR0_WP)) {
-      core.flushFor(FLUSH_CR0, -1, 1);
+      core.flushFor(this.#k.FLUSH_CR0, -1, 1);
     } else if (
       changed(cur.cr4, next.cr4, CR4_PGE | CR4_LA57) ||
       (on(cur.cr4, CR4_PCIDE) && !on(next.cr4, CR4_PCIDE))
     ) {
-      core.flushFor(FLUSH_CR4, -1, 1);
+      core.flushFor(this.#k.FLUSH_CR4, -1, 1);
     } else if (changed(cur.cr4, next.cr4, CR4_PAE | CR4_PSE) || (!on(cur.cr4, CR4_SMEP) && on(next.cr4, CR4_SMEP))) {
       // Every entry of the current PCID (CR4.PSE is not named by the SDM; it changes how PDEs
       // are read, so it is treated like CR4.PAE).
-      core.flushFor(FLUSH_CR4, this.#pcid, 1);
+      core.flushFor(this.#k.FLUSH_CR4, this.#pcid, 1);
     } else if (on(cur.cr0, CR0_PG) !== on(next.cr0, CR0_PG)) {
-      core.flushFor(FLUSH_CR0, -1, 1); // paging turned on: nothing cached may predate it
+      core.flushFor(this.#k.FLUSH_CR0, -1, 1); // paging turned on: nothing cached may predate it
     }
     // MOV to CR3: the new PCID's non-global entries (PCID 0 without PCIDE), unless bit 63 said not to.
-    if (cr3Written && !noFlush) core.flushFor(FLUSH_CR3, this.#pcid, 0);
+    if (cr3Written && !noFlush) core.flushFor(this.#k.FLUSH_CR3, this.#pcid, 0);
     // Rights checks on cached entries use the current registers.
     const rightsRegs =
       changed(cur.cr0, next.cr0, CR0_WP) || changed(cur.cr4, next.cr4, CR4_SMEP | CR4_SMAP | CR4_PKE) ||
@@ -438,46 +450,60 @@ export class Machine {
   }
 
   #accessBits(access: Access | undefined): number {
+    if (access === undefined) return 0;
+    const k = this.#k;
     const a = checkOptions<Access>("access", access, ACCESS_KEYS);
     let bits = 0;
-    if (checkBool("access.write", a.write)) bits |= ACC_WRITE;
-    if (checkBool("access.user", a.user)) bits |= ACC_USER;
-    if (checkBool("access.fetch", a.fetch)) bits |= ACC_FETCH;
-    if (checkBool("access.ac", a.ac)) bits |= ACC_AC;
-    if (checkBool("access.probe", a.probe)) bits |= ACC_PROBE;
-    if ((bits & ACC_WRITE) && (bits & ACC_FETCH)) throw new RangeError("access cannot be both write and fetch");
+    if (checkBool("access.write", a.write)) bits |= k.ACC_WRITE;
+    if (checkBool("access.user", a.user)) bits |= k.ACC_USER;
+    if (checkBool("access.fetch", a.fetch)) bits |= k.ACC_FETCH;
+    if (checkBool("access.ac", a.ac)) bits |= k.ACC_AC;
+    if (checkBool("access.probe", a.probe)) bits |= k.ACC_PROBE;
+    if ((bits & k.ACC_WRITE) && (bits & k.ACC_FETCH)) throw new RangeError("access cannot be both write and fetch");
     return bits;
   }
 
+  /** True in the modes whose linear addresses are 32 bits wide. */
+  get #narrow(): boolean {
+    return this.#mode < this.#k.MODE_4L;
+  }
+
   #checkVa(va: unknown): bigint {
-    const v = checkU("va", va);
-    const m = this.mode;
-    if ((m === "off" || m === "32-bit" || m === "pae") && v >> 32n) {
-      throw new RangeError(`va must fit in 32 bits in ${m} mode, got 0x${v.toString(16)}`);
+    const v = typeof va === "bigint" && va >= 0n && va < TWO53 ? va : checkU("va", va);
+    if (this.#narrow && v >> 32n) {
+      throw new RangeError(`va must fit in 32 bits in ${MODE_NAMES[this.#mode]} mode, got 0x${v.toString(16)}`);
     }
     return v;
   }
 
+  /** Status of the last translation written to the result block. */
+  #status(): number {
+    return this.#u32[(this.#ctrl + this.#k.RES_STATUS) >> 2]!;
+  }
+
   #result(va: bigint, status: number): Translation | Fault {
-    const c = this.#ctrl;
-    if (status === ST_OK) {
-      const rights = this.#u32[(c + RES_RIGHTS) >> 2]!;
-      const hit = this.#u32[(c + RES_HIT) >> 2]! !== 0;
+    const c = this.#ctrl >> 2;
+    const w = this.#u32;
+    const k = this.#k;
+    if (status === k.ST_OK) {
+      const rights = w[c + (k.RES_RIGHTS >> 2)]!;
+      const hit = w[c + (k.RES_HIT >> 2)]! !== 0;
+      const pa = c + (k.RES_PA >> 2);
       return {
-        pa: this.#view.getBigUint64(c + RES_PA, true),
+        pa: BigInt(w[pa]! + w[pa + 1]! * TWO32), // at most 52 bits: exact as a number
         tlbHit: hit,
-        pageSize: 2 ** this.#u32[(c + RES_SHIFT) >> 2]!,
-        level: this.#u32[(c + RES_LEVEL) >> 2]!,
-        entry: hit ? undefined : this.#view.getBigUint64(c + RES_LEAF, true),
-        write: (rights & RIGHT_W) !== 0,
-        user: (rights & RIGHT_U) !== 0,
-        execute: (rights & RIGHT_XD) === 0,
-        global: (rights & RIGHT_G) !== 0,
-        memRefs: this.#u32[(c + RES_MEMREFS) >> 2]!,
+        pageSize: 2 ** w[c + (k.RES_SHIFT >> 2)]!,
+        level: w[c + (k.RES_LEVEL >> 2)]!,
+        entry: hit ? undefined : this.#view.getBigUint64(this.#ctrl + k.RES_LEAF, true),
+        write: (rights & k.RIGHT_W) !== 0,
+        user: (rights & k.RIGHT_U) !== 0,
+        execute: (rights & k.RIGHT_XD) === 0,
+        global: (rights & k.RIGHT_G) !== 0,
+        memRefs: w[c + (k.RES_MEMREFS >> 2)]!,
       };
     }
-    if (status === ST_PF) {
-      return { fault: "page", errorCode: this.#u32[(c + RES_ERROR) >> 2]!, address: va, level: this.#u32[(c + RES_LEVEL) >> 2]! };
+    if (status === k.ST_PF) {
+      return { fault: "page", errorCode: w[c + (k.RES_ERROR >> 2)]!, address: va, level: w[c + (k.RES_LEVEL >> 2)]! };
     }
     return { fault: "gp", errorCode: 0, address: va, reason: "non-canonical linear address" };
   }
@@ -487,7 +513,36 @@ export class Machine {
     this.#live();
     const v = this.#checkVa(va);
     const bits = this.#accessBits(access);
-    return this.#result(v, this.#core.translate(v, bits));
+    // Below 2^53 the halves come from a number, cheaper than BigInt arithmetic or an i64 call.
+    let lo: number, hi: number;
+    if (v < TWO53) {
+      const n = Number(v);
+      lo = n >>> 0;
+      hi = (n / TWO32) >>> 0;
+    } else {
+      lo = Number(v & 0xffffffffn);
+      hi = Number(v >> 32n);
+    }
+    return this.#result(v, this.#core.translate2(lo, hi, bits));
+  }
+
+  /**
+   * translate() for emulators: the linear address as its 32-bit halves (each signed or
+   * unsigned), access as ACCESS_* bits; returns the physical address, or -1 if the access
+   * faults (lastFault() then describes it). No BigInt and no object per call.
+   */
+  translateLoHi(vaLo: number, vaHi: number, access: number): number {
+    if (this.#destroyed) this.#live();
+    if ((vaLo !== (vaLo | 0) && vaLo !== vaLo >>> 0) || (vaHi !== (vaHi | 0) && vaHi !== vaHi >>> 0)) {
+      throw new RangeError(`vaLo and vaHi must be 32-bit integers, got ${vaLo} and ${vaHi}`);
+    }
+    if (access !== (access & 15) || !((VALID_ACCESS >> access) & 1)) {
+      throw new RangeError(`access must be ACCESS_* bits, not both write and fetch, got ${access}`);
+    }
+    if (vaHi !== 0 && this.#narrow) {
+      throw new RangeError(`va must fit in 32 bits in ${MODE_NAMES[this.#mode]} mode, got high word 0x${(vaHi >>> 0).toString(16)}`);
+    }
+    return this.#core.translatePa(vaLo, vaHi, access);
   }
 
   /** Translates every address of vas in one WebAssembly call per 4096; stops at the first fault. */
@@ -505,7 +560,7 @@ export class Machine {
       b.va.set(vas.subarray(done, done + n));
       const stop = this.#core.translateBatch(b.va.byteOffset, 0, b.pa.byteOffset, 0, n, bits);
       pa.set(b.pa.subarray(0, stop), done);
-      if (stop < n) return { translated: done + stop, pa, fault: this.#result(vas[done + stop]!, this.#u32[this.#ctrl >> 2]!) as Fault };
+      if (stop < n) return { translated: done + stop, pa, fault: this.#result(vas[done + stop]!, this.#status()) as Fault };
       done += n;
     }
     return { translated: vas.length, pa };
@@ -541,7 +596,7 @@ export class Machine {
   /** The fault of the last translation that did not succeed, for an address va. */
   lastFault(va: bigint): Fault {
     this.#live();
-    const r = this.#result(checkU("va", va), this.#u32[this.#ctrl >> 2]!);
+    const r = this.#result(checkU("va", va), this.#status());
     if (!r.fault) throw new RangeError("the last translation did not fault");
     return r;
   }
@@ -549,48 +604,73 @@ export class Machine {
   /** The JavaScript inline TLB hit path (see InlineTlb). Uses the first-level 4 KiB structures. */
   inlineTlb(): InlineTlb {
     this.#live();
-    const words = this.#u32;
+    const k = this.#k;
+    const w = this.#i32;
     const base = this.#access.blocks.tlb!.offset;
-    const pick = (side: number) => {
-      const s = this.#structures.find((x) => x.kind === 0 && x.level === 1 && (x.sides & side) !== 0);
-      return s ? { word: (base + s.entriesAt) >> 2, setsMask: s.sets - 1, ways: s.ways } : undefined;
-    };
-    const iside = pick(1), dside = pick(2);
-    const core = this.#core;
+    const side = (bit: number) => this.#structures.find((x) => x.kind === k.KIND_4K && x.level === 1 && (x.sides & bit) !== 0);
+    const is = side(k.SIDE_I), ds = side(k.SIDE_D);
+    // Word indexes of each side's entries and LRU stamps, its set mask and ways (-1: none).
+    const iWord = is ? (base + is.entriesAt) >> 2 : -1, iLru = is ? (base + is.lruAt) >> 2 : 0;
+    const iSets = is ? is.sets - 1 : 0, iWays = is ? is.ways : 0;
+    const dWord = ds ? (base + ds.entriesAt) >> 2 : -1, dLru = ds ? (base + ds.lruAt) >> 2 : 0;
+    const dSets = ds ? ds.sets - 1 : 0, dWays = ds ? ds.ways : 0;
     const ctrl = this.#ctrl >> 2;
-    const self = this;
-    const state = this.#inlineState;
-    // ALLOW bit of each access (ACCESS_* bits), as assembly/tlb.ts accessIndex() numbers them.
+    const keyAt = ctrl + (k.CTRL_KEY >> 2), hiMaskAt = ctrl + (k.CTRL_HI_MASK >> 2);
+    const shiftAt = ctrl + (k.CTRL_TOP_SHIFT >> 2), negAt = ctrl + (k.CTRL_TOP_NEG >> 2), tickAt = ctrl + (k.CTRL_TICK >> 2);
+    const keyMask = k.W1_KEY_MASK, gMask = k.W1_GLOBAL_KEY_MASK, gBits = k.W1_VALID | k.W1_GLOBAL;
+    const frameHi = k.W3_FRAME_HI, allowShift = k.W3_ALLOW_SHIFT;
+    // ALLOW bit of each valid access (as the core's accessIndex() numbers them); 0 for invalid
+    // bits, which then take the checked path.
     const allowOf = new Int32Array(16);
     for (let a = 0; a < 16; a++) {
+      if (!((VALID_ACCESS >> a) & 1)) continue;
       const i = a & ACCESS_USER ? 5 + (a & ACCESS_FETCH ? 2 : a & ACCESS_WRITE) : a & ACCESS_FETCH ? 2 : (a & ACCESS_AC ? 3 : 0) + (a & ACCESS_WRITE);
-      allowOf[a] = 1 << i;
+      allowOf[a] = 1 << (i + allowShift);
     }
+    const counts = this.#inlineHits;
+    const self = this;
+    let hits = 0, misses = 0;
+    /** Word index of the entry of the structure at word `at` that answers, or -1. */
+    const probe = (at: number, sets: number, ways: number, lru: number, vpn: number, tagHi: number, allow: number): number => {
+      const key = w[keyAt]! | tagHi, gkey = gBits | tagHi;
+      let i = at + (((vpn & sets) * ways) << 2);
+      for (let n = 0; n < ways; n++, i += 4) {
+        if (w[i] !== vpn) continue;
+        const w1 = w[i + 1]!;
+        if ((w1 & keyMask) !== key && (w1 & gMask) !== gkey) continue;
+        if (!(w[i + 3]! & allow)) return -1;
+        if (ways > 1) {
+          // Most recently used, as the core's touch() marks it.
+          const t = (w[tickAt]! + 1) | 0;
+          w[tickAt] = t;
+          w[lru + ((i - at) >> 2)] = t;
+        }
+        return i;
+      }
+      return -1;
+    };
     return {
-      hits: 0,
-      misses: 0,
+      get hits() { return hits; },
+      get misses() { return misses; },
       translate(vaLo: number, vaHi: number, access: number): number {
-        const st = access & ACCESS_FETCH ? iside : dside;
-        const sx = state[2]!;
-        // Only canonical addresses may hit: the tag drops the sign-extension bits.
-        if (st && ((vaHi << sx) >> sx) === (vaHi | 0)) {
-          const hi = vaHi & state[1]!;
-          const vpnLo = ((vaLo >>> 12) | (hi << 20)) >>> 0;
-          const want = (0x80000000 | (hi >>> 12)) | 0;
-          const allow = allowOf[access & 15]!;
-          const pcid = state[0]!;
-          let i = st.word + (vpnLo & st.setsMask) * st.ways * 4;
-          for (let w = 0; w < st.ways; w++, i += 4) {
-            const w1 = words[i + 1]!;
-            if (words[i] === vpnLo && (w1 & 0x80001fff) === want && (w1 & 0x40000000 || ((w1 >>> 16) & 0xfff) === pcid) && (words[i + 3]! >>> 8) & allow) {
-              this.hits++;
-              return (words[i + 2]! + (words[i + 3]! & 0xff) * 4294967296) * 4096 + (vaLo & 0xfff);
-            }
+        const top = (vaHi | 0) >> w[shiftAt]!;
+        const allow = allowOf[access & 15]!;
+        // Only canonical addresses and valid arguments may hit: the tag drops the sign extension.
+        if ((top === 0 || top === w[negAt]) && allow && access === (access & 15) && (vaLo === (vaLo | 0) || vaLo === vaLo >>> 0)) {
+          const hi = vaHi & w[hiMaskAt]!;
+          const vpn = (vaLo >>> 12) | (hi << 20);
+          const fetch = access & ACCESS_FETCH;
+          const i = fetch
+            ? iWord < 0 ? -1 : probe(iWord, iSets, iWays, iLru, vpn, hi >>> 12, allow)
+            : dWord < 0 ? -1 : probe(dWord, dSets, dWays, dLru, vpn, hi >>> 12, allow);
+          if (i >= 0) {
+            hits++;
+            counts[fetch ? 0 : 1]!++;
+            return ((w[i + 2]! >>> 0) + (w[i + 3]! & frameHi) * TWO32) * 4096 + (vaLo & 0xfff);
           }
         }
-        this.misses++;
-        if (core.translate2(vaLo, vaHi, access) !== ST_OK) return -1;
-        return words[ctrl + 2]! + words[ctrl + 3]! * 4294967296;
+        misses++;
+        return self.translateLoHi(vaLo, vaHi, access);
       },
       fault(vaLo: number, vaHi: number): Fault {
         return self.lastFault((BigInt(vaHi >>> 0) << 32n) | BigInt(vaLo >>> 0));
@@ -696,21 +776,22 @@ export class Machine {
     this.#live();
     const out: Mapping[] = [];
     const view = this.#view;
+    const k = this.#k;
     this.#core.dumpStart();
     for (;;) {
       const n = this.#core.dumpNext(this.#dump, DUMP_RECORDS);
       if (n === 0) break;
       for (let i = 0; i < n; i++) {
-        const r = this.#dump + i * DUMP_RECORD;
+        const r = this.#dump + i * k.DUMP_RECORD;
         const rights = view.getUint32(r + 28, true);
         out.push({
           va: view.getBigUint64(r, true),
           pa: view.getBigUint64(r + 8, true),
           entry: view.getBigUint64(r + 16, true),
           size: 2 ** view.getUint32(r + 24, true),
-          user: (rights & RIGHT_U) !== 0,
-          write: (rights & RIGHT_W) !== 0,
-          execute: (rights & RIGHT_XD) === 0,
+          user: (rights & k.RIGHT_U) !== 0,
+          write: (rights & k.RIGHT_W) !== 0,
+          execute: (rights & k.RIGHT_XD) === 0,
         });
       }
     }
@@ -729,38 +810,51 @@ export class Machine {
     return out;
   }
 
-  /** Counters since creation or the last resetStats(). */
+  /** Counters since creation or the last resetStats(); inline-path hits included. */
   stats(): MachineStats {
     this.#live();
-    const at = (i: number) => Number(this.#view.getBigUint64(this.#ctrl + STATS + i * 8, true));
-    const caches = this.#structures.map((s, i) => ({ kind: s.kind, name: s.name, hits: at(STAT_STRUCT + 2 * i), misses: at(STAT_STRUCT + 2 * i + 1) }));
+    const k = this.#k;
+    const at = (i: number) => Number(this.#view.getBigUint64(this.#ctrl + k.STATS + i * 8, true));
+    // Hits the inline paths answered count in the first-level 4 KiB structure of their side.
+    const inline = (s: StructurePlan) =>
+      s.kind === k.KIND_4K && s.level === 1
+        ? (s.sides & k.SIDE_I ? this.#inlineHits[0]! : 0) + (s.sides & k.SIDE_D ? this.#inlineHits[1]! : 0)
+        : 0;
+    const caches = this.#structures.map((s, i) => ({
+      kind: s.kind,
+      name: s.name,
+      hits: at(k.STAT_STRUCT + 2 * i) + inline(s),
+      misses: at(k.STAT_STRUCT + 2 * i + 1),
+    }));
     const strip = ({ name, hits, misses }: CacheStats) => ({ name, hits, misses });
+    const flush = (cause: number) => at(k.STAT_FLUSH + cause);
     return {
-      tlbHits: at(6),
-      tlbMisses: at(7),
-      walks: at(0),
-      walkMemRefs: at(1),
-      accessedWrites: at(2),
-      dirtyWrites: at(3),
-      pageFaults: at(4),
-      gpFaults: at(5),
-      tlb: caches.filter((c) => c.kind < 3).map(strip),
-      pwc: caches.filter((c) => c.kind >= 3).map(strip),
+      tlbHits: at(k.STAT_TLB_HITS) + this.#inlineHits[0]! + this.#inlineHits[1]!,
+      tlbMisses: at(k.STAT_TLB_MISSES),
+      walks: at(k.STAT_WALKS),
+      walkMemRefs: at(k.STAT_WALK_MEMREFS),
+      accessedWrites: at(k.STAT_A_WRITES),
+      dirtyWrites: at(k.STAT_D_WRITES),
+      pageFaults: at(k.STAT_PAGE_FAULTS),
+      gpFaults: at(k.STAT_GP_FAULTS),
+      tlb: caches.filter((c) => c.kind < k.KIND_PWC).map(strip),
+      pwc: caches.filter((c) => c.kind >= k.KIND_PWC).map(strip),
       flushes: {
-        cr3: at(STAT_FLUSH + FLUSH_CR3),
-        cr4: at(STAT_FLUSH + FLUSH_CR4),
-        cr0: at(STAT_FLUSH + FLUSH_CR0),
-        invlpg: at(STAT_FLUSH + 3),
-        invpcid: at(STAT_FLUSH + 4),
-        pageFault: at(STAT_FLUSH + 5),
+        cr3: flush(k.FLUSH_CR3),
+        cr4: flush(k.FLUSH_CR4),
+        cr0: flush(k.FLUSH_CR0),
+        invlpg: flush(k.FLUSH_INVLPG),
+        invpcid: flush(k.FLUSH_INVPCID),
+        pageFault: flush(k.FLUSH_FAULT),
       },
-      tlbEntriesInvalidated: at(42),
-      pwcEntriesInvalidated: at(43),
+      tlbEntriesInvalidated: at(k.STAT_TLB_INVALIDATED),
+      pwcEntriesInvalidated: at(k.STAT_PWC_INVALIDATED),
     };
   }
 
   resetStats(): void {
     this.#live();
-    new Uint8Array(this.#mem.buffer, this.#ctrl + STATS, STAT_COUNT * 8).fill(0);
+    new Uint8Array(this.#mem.buffer, this.#ctrl + this.#k.STATS, this.#k.STAT_COUNT * 8).fill(0);
+    this.#inlineHits.fill(0);
   }
 }

@@ -2,6 +2,8 @@
 // and guest RAM in its linear memory. One instance per Machine: the module's globals are
 // that machine's registers.
 
+import { readContract, type Contract } from "./contract.js";
+
 /** The exports of build/release.wasm (assembly/index.ts). u64 crosses as a signed BigInt. */
 export interface CoreExports {
   init(ctrl: number, ram: number, ramBytes: bigint, physAddrBits: number): void;
@@ -94,6 +96,7 @@ export interface CoreInstance {
   exports: CoreExports;
   memory: WebAssembly.Memory;
   ramOffset: number;
+  contract: Contract;
 }
 
 /** Instantiates the core with a memory sized once for the blocks and ramBytes of RAM. */
@@ -119,9 +122,10 @@ export async function instantiateCore(
     },
   });
   const exports = instance.exports as unknown as CoreExports;
+  const contract = readContract(instance.exports);
   if (exports.heapBase() > STATIC_RESERVE) {
     throw new Error(`wasm-mmu: core static data (${exports.heapBase()} bytes) exceeds its reserve`);
   }
   exports.init(plan.blocks.ctrl!.offset, ramOffset, BigInt(ramBytes), physAddrBits);
-  return { exports, memory, ramOffset };
+  return { exports, memory, ramOffset, contract };
 }
