@@ -3,7 +3,7 @@
 export { init, setControl, pdptesValid, modeOf, heapBase } from "./state";
 export { translate, translate2, translatePa, translateBatch } from "./walk";
 export {
-  tlbDefine, tlbConfigure, syncContext, rederiveAllow, invlpg, invpcid, flushFor,
+  tlbDefine, tlbConfigure, syncContext, rederiveAllow, invlpg, invpcid, flushFor, movCr3,
 } from "./tlb";
 export { dumpStart, dumpStartAll, dumpNext } from "./dump";
 export { lackeyParse } from "./lackey";

@@ -6,7 +6,8 @@
 // Entry (16 bytes, also read by JavaScript for the inline hit path; see src/machine/tlb.ts):
 //   w0  tag, low 32 bits.  TLB: 4 KiB page number of the cached unit (va >> 12, of the page
 //       base for a large page).  PWC level l: (va & vaMask) >> shift(l).
-//   w1  bits 12:0 tag high bits; 27:16 PCID; 30 global; 31 valid
+//   w1  bits 12:0 tag high bits; 27:16 context (a non-global entry: the context its PCID had
+//       when it was filled, see "Contexts" below; a global one: the PCID); 30 global; 31 valid
 //   w2  frame number (pa >> 12), low 32 bits: of the page (TLB) or of the next table (PWC)
 //   w3  bits 7:0 frame number high bits (so w2 | w3 << 32 read as one u64 holds the frame in
 //       its low 40 bits); 15:8 ALLOW_* (TLB: accesses allowed without a walk under the current
@@ -19,8 +20,8 @@
 
 import { ACC_FETCH, ACC_PROBE, ACC_WRITE, MODE_32, MODE_4L, MODE_5L, MODE_OFF, PTE_D, PTE_PK_SHIFT } from "./x86";
 import {
-  CTRL_HI_MASK, CTRL_KEY, CTRL_NO_KEY, CTRL_TICK, CTRL_TOP_NEG, CTRL_TOP_SHIFT, RIGHT_G, bits, cr3, ctrlBase,
-  geoShift, mode, pcide, pge, statAdd, topLevel,
+  CTRL_HI_MASK, CTRL_KEY, CTRL_NO_KEY, CTRL_TICK, CTRL_TOP_NEG, CTRL_TOP_SHIFT, RIGHT_G, bits, cr0, cr3, cr4,
+  ctrlBase, efer, geoShift, mode, pcide, pge, pkru, setControl, statAdd, topLevel,
 } from "./state";
 import { accessIndex, allowBits, refreshAllowTables } from "./rights";
 
@@ -69,6 +70,8 @@ export let structCount: u32 = 0;
 export let tlbOn: bool = false;
 export let pwcOn: bool = false;
 export let curPcid: u32 = 0;
+/** The current PCID's context: the w1 bits 27:16 of its non-global entries. */
+export let curCtx: u32 = 0;
 /** Page shift of KIND_LARGE in the current mode (21, or 22 for 32-bit paging). */
 export let largeShift: u64 = 21;
 
@@ -135,6 +138,7 @@ const pwcOf = memory.data(4 * 6);
 export function tlbConfigure(tlb: bool, pwc: bool): void {
   tlbOn = tlb;
   pwcOn = pwc;
+  ctxReset();
   primIBase = 0;
   primDBase = 0;
   for (let l: u32 = 0; l < 6; l++) store<i32>(pwcOf + <usize>l * 4, -1);
@@ -164,7 +168,7 @@ const KEY_GLOBAL: u64 = (<u64>W1_GLOBAL_KEY_MASK << 32) | TAG_MASK;
 
 /** The first u64 of a valid entry of the current PCID holding tag. */
 @inline function keyOf(tag: u64): u64 {
-  return tag | (<u64>(W1_VALID | (curPcid << 16)) << 32);
+  return tag | (<u64>(W1_VALID | (curCtx << W1_PCID_SHIFT)) << 32);
 }
 
 /** True if the entry translates tag for the current PCID (its own or global). */
@@ -206,17 +210,20 @@ export function victim(s: u32, set: u32, tag: u64): usize {
   for (let w: u32 = 0; w < ways; w++) {
     const e = first + <usize>w * 16;
     if (matches(e, tag)) return e;
-    if (!(load<u32>(e, 4) & W1_VALID)) { bestAge = 0; best = e; continue; }
+    if (!eLive(e)) { bestAge = 0; best = e; continue; }
     const age = load<u32>(lru + <usize>w * 4);
     if (bestAge != 0 && age < bestAge) { bestAge = age; best = e; }
   }
   return best;
 }
 
-/** Writes an entry. */
+/** Writes an entry (over what victim() chose). */
 @inline export function fill(s: u32, e: usize, tag: u64, global: bool, frame: u64, w3: u32): void {
+  const pwc = sKind(s) >= KIND_PWC;
+  forget(e, pwc);
+  if (!global) ctxCount(curCtx, pwc, 1);
   store<u32>(e, <u32>tag, 0);
-  store<u32>(e, W1_VALID | (global ? W1_GLOBAL : 0) | (curPcid << 16) | <u32>(tag >> 32), 4);
+  store<u32>(e, W1_VALID | (global ? W1_GLOBAL : 0) | ((global ? curPcid : curCtx) << W1_PCID_SHIFT) | <u32>(tag >> 32), 4);
   store<u32>(e, <u32>frame, 8);
   store<u32>(e, (w3 & ~W3_FRAME_HI) | (<u32>(frame >> 32) & W3_FRAME_HI), 12);
   touch(s, e);
@@ -226,11 +233,124 @@ export function statStruct(s: u32, hit: bool): void {
   statAdd(STAT_STRUCT + <usize>s * 2 + (hit ? 0 : 1), 1);
 }
 
+// Contexts. A PCID's non-global entries carry its context number, not the PCID itself, so that
+// dropping them all (MOV to CR3, INVPCID single-context: every context switch of a kernel without
+// PCIDs) is O(1): the PCID gets a fresh context and the old one dies. An entry of a dead context
+// is invalid everywhere (no lookup can match it: no PCID has that context; victim() and the
+// scans treat it as empty), as if it had been cleared. Exact counts come from per-context counts
+// of live entries; a context is reused only when no entry holds it any more, and when none is
+// free a sweep clears the dead entries (once per thousands of flushes).
+const NO_CTX: u32 = 0xFFFF;
+const NCTX: u32 = 4096;
+const ctxOfPcid = memory.data(<i32>NCTX * 2); //  u16 per PCID: its context, or NO_CTX
+const ctxOwner = memory.data(<i32>NCTX * 2); //   u16 per context: owning PCID + 1, 0 if dead or free
+const ctxHeld = memory.data(<i32>NCTX * 4); //    u32 per context: non-global entries holding it (live or dead)
+const ctxLive = memory.data(<i32>NCTX * 8); //    u32 per context and kind (TLB, PWC): its live non-global entries
+let nextCtx: u32 = 0;
+
+@inline function ctxOf(pcid: u32): u32 { return load<u16>(ctxOfPcid + <usize>pcid * 2); }
+@inline function ctxAlive(ctx: u32): bool { return load<u16>(ctxOwner + <usize>ctx * 2) != 0; }
+@inline function liveAt(ctx: u32, pwc: bool): usize { return ctxLive + <usize>ctx * 8 + (pwc ? 4 : 0); }
+
+/** Counts a non-global entry of ctx in (n = 1) or out (n = -1). */
+@inline function ctxCount(ctx: u32, pwc: bool, n: i32): void {
+  store<u32>(ctxHeld + <usize>ctx * 4, load<u32>(ctxHeld + <usize>ctx * 4) + n);
+  if (ctxAlive(ctx)) store<u32>(liveAt(ctx, pwc), load<u32>(liveAt(ctx, pwc)) + n);
+}
+
+/** True if the entry is valid: set, and global or of a context still alive. */
+@inline export function eLive(e: usize): bool {
+  const w1 = load<u32>(e, 4);
+  if (!(w1 & W1_VALID)) return false;
+  return (w1 & W1_GLOBAL) != 0 || ctxAlive((w1 >> W1_PCID_SHIFT) & 0xFFF);
+}
+
+/** The PCID a valid entry belongs to (globals: the PCID they were filled under). */
+@inline function ePcidOf(e: usize): u32 {
+  const f = ePcid(e);
+  return eGlobal(e) ? f : <u32>load<u16>(ctxOwner + <usize>f * 2) - 1;
+}
+
+/** Takes the entry out of its context's counts (before it is cleared or overwritten). */
+@inline function forget(e: usize, pwc: bool): void {
+  const w1 = load<u32>(e, 4);
+  if ((w1 & W1_VALID) && !(w1 & W1_GLOBAL)) ctxCount((w1 >> W1_PCID_SHIFT) & 0xFFF, pwc, -1);
+}
+
+/** Clears a live entry. */
+@inline function drop(e: usize, pwc: bool): void {
+  forget(e, pwc);
+  eInvalidate(e);
+}
+
+/** Gives every PCID its own context again and empties all counts (at configuration). */
+function ctxReset(): void {
+  memory.fill(ctxOfPcid, 0xFF, <usize>NCTX * 2);
+  memory.fill(ctxOwner, 0, <usize>NCTX * 2);
+  memory.fill(ctxHeld, 0, <usize>NCTX * 4);
+  memory.fill(ctxLive, 0, <usize>NCTX * 8);
+  nextCtx = 0;
+}
+
+/** Clears every entry of a dead context, so that its context can be reused. */
+function sweep(): void {
+  for (let s: u32 = 0; s < structCount; s++) {
+    const pwc = sKind(s) >= KIND_PWC;
+    let e = sBase(s);
+    const n = sEntries(s);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      if (eValid(e) && !eLive(e)) drop(e, pwc);
+    }
+  }
+}
+
+/** The context of pcid, given a free one if it has none. */
+function ctxEnsure(pcid: u32): u32 {
+  let c = ctxOf(pcid);
+  if (c != NO_CTX) return c;
+  for (let pass = 0; pass < 2; pass++) {
+    for (let k: u32 = 0; k < NCTX; k++) {
+      c = nextCtx;
+      nextCtx = (nextCtx + 1) & (NCTX - 1);
+      if (!ctxAlive(c) && load<u32>(ctxHeld + <usize>c * 4) == 0) {
+        store<u16>(ctxOfPcid + <usize>pcid * 2, <u16>c);
+        store<u16>(ctxOwner + <usize>c * 2, <u16>(pcid + 1));
+        store<u64>(ctxLive + <usize>c * 8, 0);
+        return c;
+      }
+    }
+    sweep(); // at most NCTX - 1 contexts are alive, so a free one exists after it
+  }
+  unreachable(); // an emulator bug, not a guest condition
+  return 0;
+}
+
+/** Drops every non-global entry of pcid, TLB and PWC, in O(1): its context dies. */
+function ctxRetire(pcid: u32): void {
+  const c = ctxOf(pcid);
+  if (c == NO_CTX) return; // nothing was filled for it since it last lost its context
+  statAdd(STAT_TLB_INVALIDATED, load<u32>(liveAt(c, false)));
+  statAdd(STAT_PWC_INVALIDATED, load<u32>(liveAt(c, true)));
+  store<u16>(ctxOwner + <usize>c * 2, 0);
+  store<u16>(ctxOfPcid + <usize>pcid * 2, <u16>NO_CTX);
+  if (pcid == curPcid) setCurCtx();
+}
+
+/** Makes the current PCID's context current (and tells the inline path). */
+function setCurCtx(): void {
+  curCtx = ctxEnsure(curPcid);
+  store<u32>(ctrlBase + CTRL_KEY, mode == MODE_OFF ? CTRL_NO_KEY : <u32>(ctxKey() >> 32));
+}
+
 /**
  * Invalidates entries: TLB entries if tlb, PWC entries if pwc; only those tagged with pcid
- * (-1: any); globals only if withGlobal. Returns nothing; counts invalidated entries.
+ * (-1: any); globals only if withGlobal. Counts invalidated entries.
  */
 export function invalidate(tlb: bool, pwc: bool, pcid: i32, withGlobal: bool): void {
+  if (tlb && pwc && pcid >= 0 && !withGlobal) {
+    ctxRetire(<u32>pcid);
+    return;
+  }
   let nTlb: u64 = 0, nPwc: u64 = 0;
   for (let s: u32 = 0; s < structCount; s++) {
     const isPwc = sKind(s) >= KIND_PWC;
@@ -238,11 +358,10 @@ export function invalidate(tlb: bool, pwc: bool, pcid: i32, withGlobal: bool): v
     let e = sBase(s);
     const n = sEntries(s);
     for (let i: u32 = 0; i < n; i++, e += 16) {
-      const w1 = load<u32>(e, 4);
-      if (!(w1 & W1_VALID)) continue;
-      if (pcid >= 0 && ((w1 >> 16) & 0xFFF) != <u32>pcid) continue;
-      if ((w1 & W1_GLOBAL) && !withGlobal) continue;
-      store<u32>(e, 0, 4);
+      if (!eLive(e)) continue;
+      if (pcid >= 0 && ePcidOf(e) != <u32>pcid) continue;
+      if (eGlobal(e) && !withGlobal) continue;
+      drop(e, isPwc);
       if (isPwc) nPwc++; else nTlb++;
     }
   }
@@ -261,15 +380,12 @@ export function invalidatePage(va12: u64, pcid: u32, withGlobal: bool): void {
     let e = sBase(s);
     const count = sEntries(s);
     for (let i: u32 = 0; i < count; i++, e += 16) {
-      const w1 = load<u32>(e, 4);
-      if (!(w1 & W1_VALID)) continue;
-      const isGlobal = (w1 & W1_GLOBAL) != 0;
-      if (isGlobal ? !withGlobal : ((w1 >> 16) & 0xFFF) != pcid) continue;
+      if (!eLive(e)) continue;
+      if (eGlobal(e) ? !withGlobal : ePcidOf(e) != pcid) continue;
       // The unit this entry translates: its original page size, slices included.
       const size = eSize(e);
-      const drop: u64 = size == 0 ? 0 : size == 1 ? (largeShift - 12) : 18;
-      const tag = <u64>load<u32>(e, 0) | (<u64>(w1 & W1_TAGHI) << 32);
-      if ((tag >> drop) == (va12 >> drop)) { store<u32>(e, 0, 4); n++; }
+      const shift: u64 = size == 0 ? 0 : size == 1 ? (largeShift - 12) : 18;
+      if ((eTag(e) >> shift) == (va12 >> shift)) { drop(e, false); n++; }
     }
   }
   statAdd(STAT_TLB_INVALIDATED, n);
@@ -289,9 +405,9 @@ export function tlbSetContext(pcid: u32, large: u64, mask: u64): void {
   curPcid = pcid;
   largeShift = large;
   vaMask = mask;
-  // For the inline path: the match key, and how to tell a canonical address from its high word.
+  setCurCtx();
+  // For the inline path: how to tell a canonical address from its high word.
   const c = ctrlBase;
-  store<u32>(c + CTRL_KEY, mode == MODE_OFF ? CTRL_NO_KEY : <u32>(ctxKey() >> 32));
   store<u32>(c + CTRL_HI_MASK, <u32>(mask >> 32));
   store<u32>(c + CTRL_TOP_SHIFT, mode == MODE_5L ? 24 : mode == MODE_4L ? 15 : 0);
   store<i32>(c + <usize>CTRL_TOP_NEG, mode >= MODE_4L ? -1 : 0);
@@ -426,7 +542,7 @@ export function faultInvalidate(va: u64): void {
     if (si < 0) continue;
     const tag = tagOf(va, KIND_PWC, geoShift(l), vaMask);
     const e = probe(<u32>si, <u32>tag & sSetsMask(<u32>si), tag);
-    if (e) store<u32>(e, 0, 4);
+    if (e) drop(e, true);
   }
 }
 
@@ -437,7 +553,7 @@ export function faultInvalidate(va: u64): void {
 
 /** The current PCID's part of an entry's first u64; OR the tag into it for a match key. */
 @inline export function ctxKey(): u64 {
-  return <u64>(W1_VALID | (curPcid << W1_PCID_SHIFT)) << 32;
+  return <u64>(W1_VALID | (curCtx << W1_PCID_SHIFT)) << 32;
 }
 
 /** The ALLOW bit of an access where it sits in an entry's second u64 (w2 | w3 << 32). */
@@ -486,6 +602,19 @@ export function syncContext(): void {
   const mask: u64 = m == MODE_5L ? bits(56, 0) : m == MODE_4L ? bits(47, 0) : 0xFFFFFFFF;
   tlbSetContext(pcide ? <u32>(cr3 & 0xFFF) : 0, m == MODE_32 ? 22 : 21, mask);
   refreshAllowTables();
+}
+
+/**
+ * MOV to CR3 (the value checked by the facade; bit 63 already taken off as noFlush): loads it
+ * (PAE: its PDPTEs), points the TLBs at its PCID and, unless noFlush, drops that PCID's
+ * non-global entries (SDM 4.10.4.1). Returns false and changes nothing if a PDPTE is invalid.
+ */
+export function movCr3(lo: u32, hi: u32, noFlush: bool): bool {
+  const v = (<u64>hi << 32) | lo;
+  if (!setControl(cr0, v, cr4, efer, pkru, true)) return false;
+  syncContext();
+  if (!noFlush) flushFor(FLUSH_CR3, <i32>curPcid, false);
+  return true;
 }
 
 /** Recomputes every TLB entry's ALLOW bits from its cached rights under the current registers

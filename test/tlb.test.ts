@@ -165,6 +165,61 @@ describe("TLB", () => {
     }
   });
 
+  it("MOV to CR3 drops exactly the PCID's live entries, over enough switches to reuse every context", async () => {
+    // Contexts make the flush O(1); their recycling must never resurrect an entry or miscount.
+    const { m, t } = await setup();
+    const pages = [VA, VA + 0x1000n, 0x7f00_0000_0000n];
+    const sentinel = VA + 0x5000n; // a TLB set the loop never touches: its dead entry stays
+    [...pages, sentinel].forEach((va, i) => t.map(va, 0x40_0000n + BigInt(i) * 0x1000n, P | RW | US | A | D));
+    expect(m.setRegisters(regs(t, { pge: false }))).toBeNull();
+    const cr3 = m.registers().cr3;
+    ok(m.translate(sentinel));
+    expect(m.setRegisters({ cr3 })).toBeNull();
+    for (let i = 0; i < 5000; i++) {
+      const va = pages[i % 3]!;
+      const before = m.stats();
+      expect(ok(m.translate(va)).tlbHit).toBe(false); // nothing survives the last flush
+      expect(ok(m.translate(va)).tlbHit).toBe(true);
+      // The sentinel's entries died with the first context: when that context number comes
+      // round again, INVLPG must still find nothing live to drop.
+      const s0 = m.stats().tlbEntriesInvalidated;
+      m.invlpg(sentinel);
+      expect(m.stats().tlbEntriesInvalidated).toBe(s0);
+      const filled = m.stats();
+      expect(filled.walks - before.walks).toBe(1);
+      // One walk fills dtlb-4k and stlb-4k (its paging-structure-cache entries went with INVLPG).
+      expect(m.setRegisters({ cr3 })).toBeNull();
+      const after = m.stats();
+      expect(after.tlbEntriesInvalidated - filled.tlbEntriesInvalidated).toBe(2);
+    }
+    expect(m.stats().flushes.cr3).toBe(5002);
+  });
+
+  it("PCIDs keep their entries across switches with the no-flush hint, and a flush of one spares the others", async () => {
+    const { m, t } = await setup();
+    t.map(VA, 0x40_0000n, P | RW | US | A | D);
+    expect(m.setRegisters(regs(t, { pge: false }))).toBeNull();
+    expect(m.setRegisters({ cr4: m.registers().cr4 | CR4_PCIDE })).toBeNull();
+    const root = m.registers().cr3;
+    const to = (pcid: bigint, keep: boolean) => expect(m.setRegisters({ cr3: root | pcid | (keep ? CR3_NOFLUSH : 0n) })).toBeNull();
+    for (let round = 0; round < 3000; round++) {
+      to(1n, true);
+      const hit1 = ok(m.translate(VA)).tlbHit;
+      to(2n, true);
+      const hit2 = ok(m.translate(VA)).tlbHit;
+      expect([hit1, hit2]).toEqual([round > 0, round > 0]);
+    }
+    m.resetStats();
+    to(1n, false); // flushes PCID 1 only: dtlb-4k, stlb-4k and three paging-structure caches
+    expect(m.stats()).toMatchObject({ tlbEntriesInvalidated: 2, pwcEntriesInvalidated: 3 });
+    expect(ok(m.translate(VA)).tlbHit).toBe(false);
+    to(2n, true);
+    expect(ok(m.translate(VA)).tlbHit).toBe(true);
+    expect(m.invpcid(1, 2)).toBeNull(); // single-context INVPCID of a PCID not running
+    to(2n, true);
+    expect(ok(m.translate(VA)).tlbHit).toBe(false);
+  });
+
   it("conflict misses in a direct-mapped TLB, none in a fully associative one", async () => {
     for (const [ways, expected] of [[1, false], [4, true]] as const) {
       const { m, t } = await setup("4-level", { tlb: { structures: [{ name: "t", entries: 4, ways, pageSize: "4K", side: "unified" }] } });

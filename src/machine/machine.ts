@@ -178,6 +178,7 @@ const DUMP_RECORD_BYTES = 32;
 const BATCH = 4096;
 const TWO32 = 4294967296;
 const TWO53 = 1n << 53n;
+const U64_END = 1n << 64n;
 
 const MIB = 1 << 20;
 const PAGE = 4096;
@@ -187,6 +188,11 @@ const CR4_VALID = 0x1ff7fffn;
 const EFER_VALID = 0xd01n;
 const ACCESS_KEYS = ["write", "user", "fetch", "ac", "probe"] as const;
 const REGISTER_KEYS = ["cr0", "cr3", "cr4", "efer", "pkru"] as const;
+
+// Register-write helpers (module level: hot methods create no closures).
+const gp = (reason: string): GeneralProtection => ({ fault: "gp", errorCode: 0, reason });
+const on = (r: bigint, bit: bigint) => (r & bit) !== 0n;
+const changed = (a: bigint, b: bigint, bit: bigint) => ((a ^ b) & bit) !== 0n;
 
 /** Internal handle for the Kernel and tools of this package (not part of the public API). */
 export const CORE = Symbol("wasm-mmu core");
@@ -227,6 +233,8 @@ export class Machine {
   #access: CoreAccess;
   #structures: StructurePlan[] = [];
   #pcid = 0;
+  #pcide = false;
+  #lma = false;
   #batch: BatchBuffers | undefined;
 
   /** Linear-memory blocks for a machine with ramBytes of RAM and cacheBytes of TLB/PWC. */
@@ -329,13 +337,14 @@ export class Machine {
   setRegisters(values: Partial<Registers>): GeneralProtection | null {
     this.#live();
     const v = checkOptions<Registers>("setRegisters values", values, REGISTER_KEYS);
+    if (v.cr3 !== undefined && v.cr0 === undefined && v.cr4 === undefined && v.efer === undefined && v.pkru === undefined) {
+      return this.movCr3(v.cr3);
+    }
     const cur = this.#regs;
     const next: Registers = { ...cur };
     for (const key of REGISTER_KEYS) {
       if (v[key] !== undefined) next[key] = checkU(key, v[key], key === "pkru" ? 32 : 64);
     }
-    const gp = (reason: string): GeneralProtection => ({ fault: "gp", errorCode: 0, reason });
-    const on = (r: bigint, bit: bigint) => (r & bit) !== 0n;
 
     if (next.cr0 >> 32n) return gp(`cr0 bits 63:32 are reserved (0x${next.cr0.toString(16)})`);
     if (on(next.cr0, CR0_PG) && !on(next.cr0, CR0_PE)) return gp("CR0.PG = 1 requires CR0.PE = 1");
@@ -384,15 +393,43 @@ export class Machine {
     this.#regs = next;
     this.#mode = core.modeOf(next.cr0, next.cr4, next.efer);
     this.#pcid = on(next.cr4, CR4_PCIDE) ? Number(next.cr3 & 0xfffn) : 0;
+    this.#pcide = on(next.cr4, CR4_PCIDE);
+    this.#lma = on(next.efer, EFER_LMA);
     this.#invalidateFor(cur, next, v.cr3 !== undefined, noFlush);
+    return null;
+  }
+
+  /**
+   * MOV to CR3 alone (a context switch), as setRegisters({ cr3 }) but without the checks that
+   * only other registers need: the CR3 reserved bits, PAE's PDPTEs, and with CR4.PCIDE bit 63 as
+   * the no-flush hint. Returns the #GP a CPU raises, changing nothing.
+   */
+  movCr3(cr3: bigint): GeneralProtection | null {
+    this.#live();
+    if (typeof cr3 !== "bigint" || cr3 < 0n || cr3 >= U64_END) checkU("cr3", cr3);
+    const pcide = this.#pcide;
+    // Below 2^53 (any CR3 without the no-flush bit) the checks run on a number.
+    let v = cr3, n = cr3 < TWO53 ? Number(cr3) : -1, noFlush = false;
+    if (n < 0 && pcide && on(v, CR3_NOFLUSH)) {
+      noFlush = true;
+      v &= ~CR3_NOFLUSH;
+      if (v < TWO53) n = Number(v);
+    }
+    if (n < 0 || n >= (this.#lma ? 2 ** this.physAddrBits : TWO32)) {
+      if (this.#lma) return gp(`cr3 sets bits above MAXPHYADDR (${this.physAddrBits}): 0x${v.toString(16)}`);
+      throw new RangeError(`cr3 must fit in 32 bits outside long mode, got 0x${v.toString(16)}`);
+    }
+    if (!this.#core.movCr3(n >>> 0, (n / TWO32) >>> 0, noFlush ? 1 : 0)) {
+      return gp(`a present PAE PDPTE at 0x${(n & 0xffffffe0).toString(16)} sets reserved bits`);
+    }
+    this.#regs.cr3 = v; // registers() hands out copies
+    this.#pcid = pcide ? n & 0xfff : 0;
     return null;
   }
 
   /** The TLB and paging-structure-cache invalidations of these register writes (SDM 4.10.4.1). */
   #invalidateFor(cur: Registers, next: Registers, cr3Written: boolean, noFlush: boolean): void {
     const core = this.#core;
-    const changed = (a: bigint, b: bigint, bit: bigint) => ((a ^ b) & bit) !== 0n;
-    const on = (r: bigint, bit: bigint) => (r & bit) !== 0n;
     // Everything, globals included, for every PCID: CR0.PG 1 -> 0, CR0.WP changed (the SDM does
     // not require it; QEMU does it too), CR4.PGE changed, CR4.PCIDE 1 -> 0, CR4.LA57 changed.
     if ((on(cur.cr0, CR0_PG) && !on(next.cr0, CR0_PG)) || changed(cur.cr0, next.cr0, CR0_WP)) {
@@ -436,7 +473,6 @@ export class Machine {
     checkInt("type", type, 0, Number.MAX_SAFE_INTEGER);
     checkInt("pcid", pcid, 0, Number.MAX_SAFE_INTEGER);
     const v = checkU("va", va);
-    const gp = (reason: string): GeneralProtection => ({ fault: "gp", errorCode: 0, reason });
     if (type > 3) return gp(`INVPCID type ${type} is not defined`);
     if (pcid > 0xfff) return gp(`INVPCID descriptor PCID 0x${pcid.toString(16)} exceeds 12 bits`);
     if (type <= 1 && pcid !== 0 && !(this.#regs.cr4 & CR4_PCIDE)) return gp("INVPCID with a non-zero PCID needs CR4.PCIDE = 1");

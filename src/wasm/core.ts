@@ -17,6 +17,8 @@ export interface CoreExports {
   translatePa(vaLo: number, vaHi: number, access: number): number;
   translateBatch(vas: number, accs: number, pas: number, start: number, count: number, access: number): number;
   syncContext(): void;
+  /** MOV to CR3 (checked value, no-flush hint apart): false if a PAE PDPTE is invalid. */
+  movCr3(lo: number, hi: number, noFlush: number): number;
   rederiveAllow(): void;
   invlpg(va: bigint): void;
   invpcid(type: number, pcid: number, va: bigint): void;
@@ -33,7 +35,7 @@ export interface CoreExports {
 
 const WASM_PAGE = 65536;
 /** Linear memory below this holds the module's static data; checked against heapBase(). */
-const STATIC_RESERVE = 64 * 1024;
+const STATIC_RESERVE = 192 * 1024;
 /** The most linear memory a 32-bit WebAssembly instance can address. */
 export const LINEAR_MEMORY_MAX = 65536 * WASM_PAGE;
 
