@@ -143,7 +143,8 @@ export interface InlineTlb {
   translate(vaLo: number, vaHi: number, access: number): number;
   /** The fault of the last translate() that returned -1. */
   fault(vaLo: number, vaHi: number): Fault;
-  /** Translations this object answered in JavaScript / passed to WebAssembly. */
+  /** Translations this object answered in JavaScript (since it was taken or the last
+   * resetStats()) / passed to WebAssembly. */
   readonly hits: number;
   readonly misses: number;
 }
@@ -226,8 +227,8 @@ export class Machine {
   #view: DataView;
   /** The paging mode (MODE_*), as the core derived it at the last register load. */
   #mode = 0;
-  /** Hits the inline paths answered, per side (0 instruction, 1 data): added to stats(). */
-  #inlineHits = new Float64Array(2);
+  /** Hits each inline path answered, per side (0 instruction, 1 data): added to stats(). */
+  #inlineHits: Float64Array[] = [];
   #regs: Registers = { cr0: 0x10n, cr3: 0n, cr4: 0n, efer: 0n, pkru: 0n };
   #destroyed = false;
   #access: CoreAccess;
@@ -663,51 +664,71 @@ export class Machine {
       const i = a & ACCESS_USER ? 5 + (a & ACCESS_FETCH ? 2 : a & ACCESS_WRITE) : a & ACCESS_FETCH ? 2 : (a & ACCESS_AC ? 3 : 0) + (a & ACCESS_WRITE);
       allowOf[a] = 1 << (i + allowShift);
     }
-    const counts = this.#inlineHits;
+    // This path's hits per side (0 instruction, 1 data); stats() adds every path's.
+    const counts = new Float64Array(2);
+    this.#inlineHits.push(counts);
     const self = this;
-    let hits = 0, misses = 0;
-    /** Word index of the entry of the structure at word `at` that answers, or -1. */
-    const probe = (at: number, sets: number, ways: number, lru: number, vpn: number, tagHi: number, allow: number): number => {
-      const key = w[keyAt]! | tagHi, gkey = gBits | tagHi;
-      let i = at + (((vpn & sets) * ways) << 2);
-      for (let n = 0; n < ways; n++, i += 4) {
-        if (w[i] !== vpn) continue;
-        const w1 = w[i + 1]!;
-        if ((w1 & keyMask) !== key && (w1 & gMask) !== gkey) continue;
-        if (!(w[i + 3]! & allow)) return -1;
-        if (ways > 1) {
-          // Most recently used, as the core's touch() marks it.
-          const t = (w[tickAt]! + 1) | 0;
-          w[tickAt] = t;
-          w[lru + ((i - at) >> 2)] = t;
-        }
-        return i;
-      }
-      return -1;
+    let misses = 0;
+    const miss = (vaLo: number, vaHi: number, access: number): number => {
+      misses++;
+      return self.translateLoHi(vaLo, vaHi, access);
     };
-    return {
-      get hits() { return hits; },
-      get misses() { return misses; },
-      translate(vaLo: number, vaHi: number, access: number): number {
-        const top = (vaHi | 0) >> w[shiftAt]!;
-        const allow = allowOf[access & 15]!;
-        // Only canonical addresses and valid arguments may hit: the tag drops the sign extension.
-        if ((top === 0 || top === w[negAt]) && allow && access === (access & 15) && (vaLo === (vaLo | 0) || vaLo === vaLo >>> 0)) {
-          const hi = vaHi & w[hiMaskAt]!;
-          const vpn = (vaLo >>> 12) | (hi << 20);
-          const fetch = access & ACCESS_FETCH;
-          const i = fetch
-            ? iWord < 0 ? -1 : probe(iWord, iSets, iWays, iLru, vpn, hi >>> 12, allow)
-            : dWord < 0 ? -1 : probe(dWord, dSets, dWays, dLru, vpn, hi >>> 12, allow);
-          if (i >= 0) {
-            hits++;
-            counts[fetch ? 0 : 1]!++;
-            return ((w[i + 2]! >>> 0) + (w[i + 3]! & frameHi) * TWO32) * 4096 + (vaLo & 0xfff);
+    /** Physical address from the entry at word i (frame in w2 and w3's low byte). */
+    const paOf = (i: number, vaLo: number) => ((w[i + 2]! >>> 0) + (w[i + 3]! & frameHi) * TWO32) * 4096 + (vaLo & 0xfff);
+    // Only canonical addresses and valid arguments may hit (the tag drops the sign extension);
+    // anything else takes the checked path, which answers or throws as translateLoHi() does.
+    const direct = iWays <= 1 && dWays <= 1;
+    const translate = direct
+      ? (vaLo: number, vaHi: number, access: number): number => {
+          // Direct-mapped: one entry to compare, no LRU to keep.
+          const top = (vaHi | 0) >> w[shiftAt]!;
+          const allow = allowOf[access & 15]!;
+          if ((top === 0 || top === w[negAt]) && allow && access === (access & 15) && (vaLo === (vaLo | 0) || vaLo === vaLo >>> 0)) {
+            const hi = vaHi & w[hiMaskAt]!;
+            const vpn = (vaLo >>> 12) | (hi << 20);
+            const fetch = access & ACCESS_FETCH;
+            const at = fetch ? iWord : dWord;
+            if (at >= 0) {
+              const i = at + ((vpn & (fetch ? iSets : dSets)) << 2);
+              const w1 = w[i + 1]!, tagHi = hi >>> 12;
+              if (w[i] === vpn && ((w1 & keyMask) === (w[keyAt]! | tagHi) || (w1 & gMask) === (gBits | tagHi)) && w[i + 3]! & allow) {
+                counts[fetch ? 0 : 1]!++;
+                return paOf(i, vaLo);
+              }
+            }
           }
+          return miss(vaLo, vaHi, access);
         }
-        misses++;
-        return self.translateLoHi(vaLo, vaHi, access);
-      },
+      : (vaLo: number, vaHi: number, access: number): number => {
+          const top = (vaHi | 0) >> w[shiftAt]!;
+          const allow = allowOf[access & 15]!;
+          if ((top === 0 || top === w[negAt]) && allow && access === (access & 15) && (vaLo === (vaLo | 0) || vaLo === vaLo >>> 0)) {
+            const hi = vaHi & w[hiMaskAt]!;
+            const vpn = (vaLo >>> 12) | (hi << 20);
+            const fetch = access & ACCESS_FETCH;
+            const at = fetch ? iWord : dWord, ways = fetch ? iWays : dWays;
+            if (at >= 0) {
+              const tagHi = hi >>> 12, key = w[keyAt]! | tagHi, gkey = gBits | tagHi;
+              let i = at + (((vpn & (fetch ? iSets : dSets)) * ways) << 2);
+              for (let n = 0; n < ways; n++, i += 4) {
+                const w1 = w[i + 1]!;
+                if (w[i] !== vpn || ((w1 & keyMask) !== key && (w1 & gMask) !== gkey)) continue;
+                if (!(w[i + 3]! & allow)) break;
+                // Most recently used, as the core's touch() marks it.
+                const t = (w[tickAt]! + 1) | 0;
+                w[tickAt] = t;
+                w[(fetch ? iLru : dLru) + ((i - at) >> 2)] = t;
+                counts[fetch ? 0 : 1]!++;
+                return paOf(i, vaLo);
+              }
+            }
+          }
+          return miss(vaLo, vaHi, access);
+        };
+    return {
+      get hits() { return counts[0]! + counts[1]!; },
+      get misses() { return misses; },
+      translate,
       fault(vaLo: number, vaHi: number): Fault {
         return self.lastFault((BigInt(vaHi >>> 0) << 32n) | BigInt(vaLo >>> 0));
       },
@@ -852,10 +873,13 @@ export class Machine {
     const k = this.#k;
     const at = (i: number) => Number(this.#view.getBigUint64(this.#ctrl + k.STATS + i * 8, true));
     // Hits the inline paths answered count in the first-level 4 KiB structure of their side.
+    let hitsI = 0, hitsD = 0;
+    for (const c of this.#inlineHits) {
+      hitsI += c[0]!;
+      hitsD += c[1]!;
+    }
     const inline = (s: StructurePlan) =>
-      s.kind === k.KIND_4K && s.level === 1
-        ? (s.sides & k.SIDE_I ? this.#inlineHits[0]! : 0) + (s.sides & k.SIDE_D ? this.#inlineHits[1]! : 0)
-        : 0;
+      s.kind === k.KIND_4K && s.level === 1 ? (s.sides & k.SIDE_I ? hitsI : 0) + (s.sides & k.SIDE_D ? hitsD : 0) : 0;
     const caches = this.#structures.map((s, i) => ({
       kind: s.kind,
       name: s.name,
@@ -865,7 +889,7 @@ export class Machine {
     const strip = ({ name, hits, misses }: CacheStats) => ({ name, hits, misses });
     const flush = (cause: number) => at(k.STAT_FLUSH + cause);
     return {
-      tlbHits: at(k.STAT_TLB_HITS) + this.#inlineHits[0]! + this.#inlineHits[1]!,
+      tlbHits: at(k.STAT_TLB_HITS) + hitsI + hitsD,
       tlbMisses: at(k.STAT_TLB_MISSES),
       walks: at(k.STAT_WALKS),
       walkMemRefs: at(k.STAT_WALK_MEMREFS),
@@ -891,6 +915,6 @@ export class Machine {
   resetStats(): void {
     this.#live();
     new Uint8Array(this.#mem.buffer, this.#ctrl + this.#k.STATS, this.#k.STAT_COUNT * 8).fill(0);
-    this.#inlineHits.fill(0);
+    for (const c of this.#inlineHits) c.fill(0);
   }
 }
