@@ -90,6 +90,10 @@ export interface KernelCore {
   /** Turns each large leaf at `level` in [start, end) into a table of small leaves (same frames and rights). */
   split(root: number, start: bigint, end: bigint, level: number): void;
   cloneEntries(dst: number, src: number, first: number, n: number): void;
+  /** Entry `index` of the table at pfn (a debugger's read: not counted). */
+  readEntry(pfn: number, index: number): bigint;
+  /** Writes entry `index` of the table at pfn (not counted: the caller counts entriesWritten). */
+  writeEntry(pfn: number, index: number, value: bigint): void;
   /** Copies entries present in src and empty in dst over [first, first + n); returns how many. */
   syncEntries(dst: number, src: number, first: number, n: number): number;
 }
@@ -137,6 +141,8 @@ const s64 = (v: bigint) => BigInt.asIntN(64, v);
 export function wasmCore(access: CoreAccess): KernelCore {
   const k = access.exports as unknown as KernelExports;
   const framesBlock = access.blocks.frames!;
+  const ram = new DataView(access.memory.buffer, access.ramOffset);
+  let entryBytes = 8;
   return {
     stat: new Float64Array(access.memory.buffer, k.kStatBlock(), KS_COUNT),
     framesInit: (n) => k.kFramesInit(framesBlock.offset, n),
@@ -153,7 +159,10 @@ export function wasmCore(access: CoreAccess): KernelCore {
     take: (table, zero) => k.kTake(table ? 1 : 0, zero ? 1 : 0),
     free: (pfn) => k.kFree(pfn),
     geoLevel: (level, shift, idxBits, flags, tableBits) => k.kGeoLevel(level, shift, idxBits, flags, tableBits),
-    geoInit: (top, bytes) => k.kGeoInit(top, bytes),
+    geoInit: (top, bytes) => {
+      entryBytes = bytes;
+      k.kGeoInit(top, bytes);
+    },
     countBegin: () => k.kCountBegin(),
     needTables: () => k.kNeedTables(),
     needFrames: () => k.kNeedFrames(),
@@ -169,5 +178,14 @@ export function wasmCore(access: CoreAccess): KernelCore {
       k.kPopulate(root, start, end, write ? 1 : 0, src, level, s64(template), s64(zeroEntry), phys),
     cloneEntries: (dst, src, first, n) => k.kCloneEntries(dst, src, first, n),
     syncEntries: (dst, src, first, n) => k.kSyncEntries(dst, src, first, n),
+    readEntry: (pfn, index) => {
+      const at = pfn * 4096 + index * entryBytes;
+      return entryBytes === 8 ? ram.getBigUint64(at, true) : BigInt(ram.getUint32(at, true));
+    },
+    writeEntry: (pfn, index, value) => {
+      const at = pfn * 4096 + index * entryBytes;
+      if (entryBytes === 8) ram.setBigUint64(at, value, true);
+      else ram.setUint32(at, Number(value), true);
+    },
   };
 }

@@ -970,6 +970,18 @@ class TsCore implements KernelCore {
     s[KS.entriesCopied]! += n;
   }
 
+  readEntry(pfn: number, index: number): bigint {
+    const w = this.#ramWord + pfn * 1024 + index * (this.#wide ? 2 : 1);
+    const lo = BigInt(this.#m[w]! >>> 0);
+    return this.#wide ? (BigInt(this.#m[w + 1]! >>> 0) << 32n) | lo : lo;
+  }
+
+  writeEntry(pfn: number, index: number, value: bigint): void {
+    const w = this.#ramWord + pfn * 1024 + index * (this.#wide ? 2 : 1);
+    this.#m[w] = lo32(value);
+    if (this.#wide) this.#m[w + 1] = hi32(value);
+  }
+
   syncEntries(dst: number, src: number, first: number, n: number): number {
     const m = this.#m;
     const step = this.#wide ? 2 : 1;
