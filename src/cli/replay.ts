@@ -82,7 +82,8 @@ export function replayCommand(): Command {
     .addOption(new Option("--pwc <pwc>", "paging-structure caches").choices(["default", "none"]).default("default"))
     .addOption(new Option("--ram-mib <MiB>", "guest RAM per design").argParser(parseRam).default(512 * 2 ** 20, "512"))
     .option("--json <file>", "also write the report as JSON")
-    .action(async (trace: string, opts: { designs: DesignName[]; tlb: TlbConfig | false; pwc: string; ramMib: number; json?: string }) => {
+    .option("--strict", "a malformed line is an error (by default it is counted, reported on stderr and skipped)")
+    .action(async (trace: string, opts: { designs: DesignName[]; tlb: TlbConfig | false; pwc: string; ramMib: number; json?: string; strict?: boolean }) => {
       const pwc: PwcConfig | false | undefined = opts.pwc === "none" ? false : undefined;
       const bar = process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: "replay [{bar}] {percentage}% | {translations} translations | {duration_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -93,12 +94,19 @@ export function replayCommand(): Command {
         tlb: opts.tlb,
         pwc,
         ramBytes: opts.ramMib,
+        strict: opts.strict === true,
         onProgress: bar && ((read, total, translations) => {
           if (!started) { bar.start(total ?? 0, 0, { translations: 0 }); started = true; }
           bar.update(total ? read : 0, { translations: int(translations) });
         }),
       });
       bar?.stop();
+      if (report.malformedLines > 0) {
+        process.stderr.write(
+          `wasm-mmu replay: skipped ${int(report.malformedLines)} malformed line${report.malformedLines === 1 ? "" : "s"}` +
+            ` (the first is line ${report.firstMalformedLine ?? "?"}); --strict makes them an error\n`,
+        );
+      }
       process.stdout.write(replayTable(report));
       if (opts.json) await writeFile(opts.json, JSON.stringify(report, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 1) + "\n");
     });

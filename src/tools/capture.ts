@@ -33,7 +33,23 @@ export async function readCapture(dir: string): Promise<Capture> {
   const [{ readFile }, { join }, { gunzipSync }] = await Promise.all([
     import(/* @vite-ignore */ "node:fs/promises"), import(/* @vite-ignore */ "node:path"), import(/* @vite-ignore */ "node:zlib"),
   ]);
-  const meta = JSON.parse(await readFile(join(dir, "meta.json"), "utf8")) as Record<string, unknown>;
+  // A folder that is not a capture: say which file was expected, not just ENOENT.
+  const expected = async (file: string): Promise<Buffer> => {
+    try {
+      return await readFile(join(dir, file));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw err;
+      throw new RangeError(`${dir} is not a capture folder: expected ${join(dir, file)} (a capture holds meta.json and tables.bin.gz)`);
+    }
+  };
+  const metaText = (await expected("meta.json")).toString("utf8");
+  let meta: Record<string, unknown>;
+  try {
+    meta = JSON.parse(metaText) as Record<string, unknown>;
+  } catch (err) {
+    throw new RangeError(`${join(dir, "meta.json")} is not JSON: ${(err as Error).message}`);
+  }
   const reg = (key: string): bigint => {
     const v = meta[key];
     if (typeof v !== "string" && typeof v !== "number") throw new TypeError(`${join(dir, "meta.json")}: ${key} is missing`);
@@ -41,7 +57,7 @@ export async function readCapture(dir: string): Promise<Capture> {
   };
   const ramBytes = Number(meta.ram_bytes);
   if (!Number.isSafeInteger(ramBytes)) throw new TypeError(`${join(dir, "meta.json")}: ram_bytes is missing`);
-  const pages = parseTables(gunzipSync(await readFile(join(dir, "tables.bin.gz"))));
+  const pages = parseTables(gunzipSync(await expected("tables.bin.gz")));
   const registers = { cr0: reg("cr0"), cr3: reg("cr3"), cr4: reg("cr4"), efer: reg("efer"), pkru: 0n };
   return { mode: String(meta.mode), ramBytes, registers, pages, meta };
 }

@@ -33,6 +33,8 @@ export interface LackeyCounts {
   noiseLines: number;
   /** Lines that start like an access but are not one (kept out of the accesses). */
   malformedLines: number;
+  /** Line number (from 1) of the first malformed line, or null when there is none. */
+  firstMalformedLine: number | null;
   /** Trace bytes parsed (after decompression). */
   bytes: number;
 }
@@ -54,7 +56,7 @@ const CARRY_MAX = 4096;
  */
 export class LackeyParser {
   readonly block: AccessBlock;
-  readonly counts: LackeyCounts = { accesses: 0, byKind: [0, 0, 0, 0], noiseLines: 0, malformedLines: 0, bytes: 0 };
+  readonly counts: LackeyCounts = { accesses: 0, byKind: [0, 0, 0, 0], noiseLines: 0, malformedLines: 0, firstMalformedLine: null, bytes: 0 };
   #onBlock: (block: AccessBlock) => void;
   #capacity: number;
   #carry = new Uint8Array(CARRY_MAX + 1);
@@ -106,8 +108,10 @@ export class LackeyParser {
     const c = this.#carry;
     if (this.#carryLost > 0) {
       // Too long to be an access: noise unless it started like one.
-      if (c[0] === 73 || c[0] === SPACE) this.counts.malformedLines++;
-      else this.counts.noiseLines++;
+      if (c[0] === 73 || c[0] === SPACE) {
+        if (this.counts.malformedLines === 0) this.counts.firstMalformedLine = this.#linesBefore(0) + 1;
+        this.counts.malformedLines++;
+      } else this.counts.noiseLines++;
     } else this.#lines(c, 0, this.#carryLen);
     this.#carryLen = 0;
     this.#carryLost = 0;
@@ -168,12 +172,19 @@ export class LackeyParser {
           }
         }
       }
+      if (bad === 0 && this.counts.malformedLines === 0) this.counts.firstMalformedLine = this.#linesBefore(noise) + 1;
       bad++;
       i = buf.indexOf(NL, i) + 1;
     }
     b.count = n;
     this.counts.noiseLines += noise;
     this.counts.malformedLines += bad;
+  }
+
+  /** Lines parsed so far (every access is counted by kind at once), with `noise` not yet added. */
+  #linesBefore(noise: number): number {
+    const k = this.counts.byKind;
+    return k[0] + k[1] + k[2] + k[3] + this.counts.noiseLines + noise + this.counts.malformedLines;
   }
 
   #flushBlock(): void {

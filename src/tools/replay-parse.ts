@@ -5,7 +5,7 @@
 // per access); the tests hold both to the same grammar.
 
 import { LayoutPlan, instantiateCore, type CoreExports } from "../wasm/core.js";
-import type { LackeyCounts } from "./lackey.js";
+import { LackeyParser, type LackeyCounts } from "./lackey.js";
 
 /** Bytes of trace text handed to WebAssembly at a time. */
 const WINDOW = 1 << 20;
@@ -43,6 +43,7 @@ export class TraceEntryParser {
   #lost = 0; //  bytes of that line beyond CARRY_MAX (it is then noise or malformed)
   #bytes = 0;
   #entries = 0;
+  #firstMalformedLine: number | null = null;
 
   private constructor(core: CoreExports, memory: WebAssembly.Memory, plan: LayoutPlan, capacity: number, kindAccess: number) {
     this.#core = core;
@@ -118,14 +119,37 @@ export class TraceEntryParser {
     if (this.#lost) {
       // Too long to be an access: noise unless it starts like one.
       const c = this.#mem[this.#in]!;
-      this.#countWords[c === 73 || c === 32 ? 5 : 4]! += 1n;
+      const malformed = c === 73 || c === 32;
+      if (malformed && this.#firstMalformedLine === null) this.#firstMalformedLine = this.#lines() + 1;
+      this.#countWords[malformed ? 5 : 4]! += 1n;
     } else this.#parse(this.#carry, onBlock);
     this.#carry = 0;
     this.#lost = 0;
   }
 
+  /** Lines parsed so far: each is an access, noise or malformed. */
+  #lines(): number {
+    const w = this.#countWords;
+    return Number(w[0]! + w[1]! + w[2]! + w[3]! + w[4]! + w[5]!);
+  }
+
   /** Parses window bytes [0, len), whole lines, handing over each block of entries. */
   #parse(len: number, onBlock: (block: EntryBlock) => void): void {
+    const linesBefore = this.#lines();
+    const malformedBefore = this.#countWords[5]!;
+    this.#parseWindow(len, onBlock);
+    if (this.#firstMalformedLine === null && this.#countWords[5]! > malformedBefore) {
+      // The first malformed line is in this window: the general parser (same grammar) finds
+      // which, once per trace. (An access of more pages than a block holds is malformed only
+      // here; then the next window with a malformed line tries again.)
+      const general = new LackeyParser(() => {}, 256);
+      general.push(this.#mem.subarray(this.#in, this.#in + len));
+      const first = general.end().firstMalformedLine;
+      if (first !== null) this.#firstMalformedLine = linesBefore + first;
+    }
+  }
+
+  #parseWindow(len: number, onBlock: (block: EntryBlock) => void): void {
     for (let from = 0; from < len; ) {
       from += this.#core.lackeyParse(this.#in + from, len - from, this.#vas, this.#accs, this.capacity, this.#kindAccess, this.#counts);
       const n = Number(this.#countWords[7]!);
@@ -148,6 +172,7 @@ export class TraceEntryParser {
       byKind,
       noiseLines: Number(w[4]),
       malformedLines: Number(w[5]),
+      firstMalformedLine: this.#firstMalformedLine,
       bytes: this.#bytes,
       pageCrossings: Number(w[6]),
       entries: this.#entries,

@@ -29,6 +29,8 @@ export interface ReplayOptions {
   onProgress?: (bytesRead: number, totalBytes: number | undefined, translations: number) => void;
   /** Called per design once the trace is done, with the kernel and the process it ran on. */
   inspect?: (design: DesignName, kernel: Kernel, process: Process) => void;
+  /** A malformed line is an error (RangeError) instead of being counted and skipped. */
+  strict?: boolean;
 }
 
 export interface CacheRate {
@@ -82,6 +84,8 @@ export interface ReplayReport {
   /** Lines of the trace that were not accesses: valgrind's messages, malformed lines. */
   noiseLines: number;
   malformedLines: number;
+  /** Line number (from 1) of the first malformed line, or null. */
+  firstMalformedLine: number | null;
   traceBytes: number;
   seconds: number;
   results: ReplayResult[];
@@ -262,7 +266,27 @@ function resultOf(r: DesignReplay, trace: EntryCounts, seconds: number): ReplayR
   };
 }
 
-const OPTION_KEYS = ["designs", "tlb", "pwc", "ramBytes", "onProgress", "inspect"] as const;
+const OPTION_KEYS = ["designs", "tlb", "pwc", "ramBytes", "onProgress", "inspect", "strict"] as const;
+
+/** How to make a trace, for the error on a file that holds none. */
+export const MAKE_A_TRACE = "valgrind --tool=lackey --trace-mem=yes --log-file=trace.txt PROGRAM";
+
+/**
+ * A trace without a single access line, or (strict) with malformed lines, is refused: a RangeError
+ * naming the trace, the lines it found and what makes a trace.
+ */
+function checkTrace(name: string, counts: EntryCounts, strict: boolean): void {
+  const lines = counts.accesses + counts.noiseLines + counts.malformedLines;
+  const malformed = counts.malformedLines === 0 ? "" : `, ${counts.malformedLines} malformed (the first is line ${counts.firstMalformedLine ?? "?"})`;
+  if (counts.accesses === 0) {
+    throw new RangeError(
+      `${name}: no lackey access lines (I, L, S or M) in ${lines} lines${malformed}; make a trace with: ${MAKE_A_TRACE}`,
+    );
+  }
+  if (strict && counts.malformedLines > 0) {
+    throw new RangeError(`${name}: ${counts.malformedLines} malformed lines, the first is line ${counts.firstMalformedLine ?? "?"} (strict)`);
+  }
+}
 
 /**
  * Replays a lackey trace (a file path, "-" for stdin, or a stream; gzip or plain) on a process
@@ -277,6 +301,7 @@ export async function replay(trace: string | NodeJS.ReadableStream, options: Rep
   }
   if (new Set(designs).size !== designs.length) throw new RangeError(`designs must not repeat, got ${designs.join(", ")}`);
   const ramBytes = o.ramBytes === undefined ? 512 * MIB : checkInt("ramBytes", o.ramBytes, 8 * MIB, 2 ** 32);
+  if (o.strict !== undefined && typeof o.strict !== "boolean") throw new TypeError(`strict must be a boolean, got ${typeof o.strict} ${String(o.strict)}`);
   const runs: DesignReplay[] = [];
   for (const design of designs) {
     const kernel = await Kernel.create({ design, ramBytes, tlb: o.tlb, pwc: o.pwc });
@@ -299,6 +324,7 @@ export async function replay(trace: string | NodeJS.ReadableStream, options: Rep
     o.onProgress?.(read, total, parser.entries);
   }
   const counts = parser.end(onBlock);
+  checkTrace(typeof trace === "string" ? (trace === "-" ? "stdin" : trace) : "trace stream", counts, o.strict === true);
   const seconds = (performance.now() - t0) / 1000;
   const results = runs.map((r) => resultOf(r, counts, seconds));
   for (const r of runs) o.inspect?.(r.design, r.kernel, r.process);
@@ -306,6 +332,7 @@ export async function replay(trace: string | NodeJS.ReadableStream, options: Rep
     trace: typeof trace === "string" ? trace : "(stream)",
     noiseLines: counts.noiseLines,
     malformedLines: counts.malformedLines,
+    firstMalformedLine: counts.firstMalformedLine,
     traceBytes: counts.bytes,
     seconds,
     results,
