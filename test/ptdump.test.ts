@@ -126,7 +126,7 @@ describe.each(["x86_64-4level", "x86_64-5level", "i386-pae", "i386-2level"] as c
     const kernel = await Kernel.create({ design, ramBytes: 16 << 20 });
     const p = kernel.spawn();
     for (const a of p.maps()) p.touch(a.start, a.end - a.start, (a.prot & 2) !== 0);
-    p.read(0n, 0);
+    kernel.switchTo(p);
     const user = ptdumpRanges(kernel.machine).filter((r) => r.present && r.start < kernel.userTop);
     // Merge adjacent present ranges of equal rights, as the areas are.
     const merged: Array<{ start: bigint; end: bigint; write: boolean }> = [];

@@ -35,7 +35,7 @@ async function processMachine(design: DesignName, trace: string | undefined, ram
   const kernel = await Kernel.create({ design, ramBytes });
   const p = kernel.spawn();
   for (const area of p.maps()) p.touch(area.start, area.end - area.start, (area.prot & 2) !== 0);
-  p.read(0n, 0); // the context switch to p
+  kernel.switchTo(p); // the context switch to p (CR3 = its pgd)
   return kernel.machine;
 }
 

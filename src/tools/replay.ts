@@ -307,7 +307,7 @@ export async function replay(trace: string | NodeJS.ReadableStream, options: Rep
     const kernel = await Kernel.create({ design, ramBytes, tlb: o.tlb, pwc: o.pwc });
     // A process with the smallest layout: the trace's own areas are mapped as it touches them.
     const p = kernel.spawn({ text: PAGE, data: 0, heap: 0, stack: PAGE });
-    p.read(0n, 0); // runs on the CPU: the context switch to p (CR3 = its pgd)
+    kernel.switchTo(p); // the context switch to p (CR3 = its pgd)
     kernel.machine.resetStats();
     runs.push(new DesignReplay(design, kernel, p, o.tlb));
   }
