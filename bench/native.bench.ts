@@ -33,12 +33,10 @@ import {
   ACCESS_USER, CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_LME, EFER_NXE, Kernel, Machine,
   directMappedTlb, type InlineTlb, type MachineOptions,
 } from "../src/index.js";
-import { CORE } from "../src/machine/machine.js";
 import { WORKLOAD_SPECS } from "../src/tools/compare/workloads.js";
 import * as ref from "./native/mmu.mjs";
 import { machineLine } from "./walk.bench.js";
 
-const TWO32 = 4294967296;
 const USER = { user: true } as const;
 
 // ---------------------------------------------------------------------------------------
@@ -207,21 +205,6 @@ export async function asFloor(tlb: Int32Array): Promise<AsFloor> {
   };
 }
 
-/** The per-address call with numbers only: Machine.translateLoHi when the build has it, else
- * the core's translate2 export and the physical address from the result block. */
-export function perAddressCall(m: Machine): { name: string; call: LoHi } {
-  const own = (m as unknown as { translateLoHi?: LoHi }).translateLoHi;
-  if (typeof own === "function") return { name: "translateLoHi()", call: own.bind(m) };
-  const { exports, memory, blocks } = m[CORE];
-  const words = new Uint32Array(memory.buffer);
-  // The result block's physical address: u64 at offset 8 (RES_PA), as InlineTlb reads it.
-  const pa = (blocks.ctrl!.offset + 8) >> 2;
-  return {
-    name: "core translate2",
-    call: (lo, hi, access) => (exports.translate2(lo, hi, access) === 0 ? words[pa]! + words[pa + 1]! * TWO32 : -1),
-  };
-}
-
 type Loop = (target: unknown, va: Uint32Array, n: number) => { ms: number; lo: number; frames: number; faults: number };
 
 /**
@@ -230,7 +213,7 @@ type Loop = (target: unknown, va: Uint32Array, n: number) => { ms: number; lo: n
  * (closures of one literal share it), and a call site that has seen two callees is no longer
  * inlined (a per-address wasm call measured 7 ns alone, 16 ns behind a shared loop).
  */
-function freshLoop(callee: "target" | "target.translate"): Loop {
+function freshLoop(callee: "target" | "target.translate" | "target.translateLoHi"): Loop {
   return new Function("target", "va", "n", `"use strict";
     let lo = 0, frames = 0, faults = 0;
     const t0 = performance.now();
@@ -253,6 +236,11 @@ const passOf = (loop: Loop, target: unknown) => (va: Uint32Array, n: number): Pa
 /** A pass of per-address calls (lo, hi, ACCESS_USER) -> physical address or -1, with its own loop. */
 export function callPasses(call: LoHi): (va: Uint32Array, n: number) => Pass {
   return passOf(freshLoop("target"), call);
+}
+
+/** A pass of Machine.translateLoHi() per address (numbers in, a number out), with its own loop. */
+export function loHiPasses(m: Machine): (va: Uint32Array, n: number) => Pass {
+  return passOf(freshLoop("target.translateLoHi"), m);
 }
 
 /** A pass of InlineTlb.translate() per address, with its own loop. */
@@ -450,12 +438,11 @@ export async function nativeSuite(quick = false): Promise<NativeReport> {
       path: "TLB hit, inline: inlineTlb().translate(), direct-mapped 4096", unit: "ns", product: inline.ns, c: cW1?.stat, js: jsW1.ns,
       target: "≤ 1.2× JS", same: agree("inline hit", inline.cs, cW1?.cs, jsW1.cs), note: `${t.hits} hits, ${t.misses} misses in JS`,
     });
-    const { name, call } = perAddressCall(m);
     m.resetStats();
-    const callPass = callPasses(call);
+    const callPass = loHiPasses(m);
     const calls = repeat(budget, n, () => callPass(hit.va, n));
     rows.push({
-      path: `TLB hit, per-address call: ${name}`, unit: "ns", product: calls.ns, c: cW1?.stat, js: jsW1.ns,
+      path: "TLB hit, per-address call: translateLoHi()", unit: "ns", product: calls.ns, c: cW1?.stat, js: jsW1.ns,
       target: "≤ 1.3× AS call", ratio: vsFloor("call", calls.ns, floorCall.ns), same: agree("per-address call", calls.cs, cW1?.cs, jsW1.cs), note: `${m.stats().tlbMisses} misses`,
     });
     const vas = bigints(hit.va, nBig);
