@@ -1,7 +1,7 @@
 // Exports of the WebAssembly core. Addresses cross as u64 here only on slow paths (register
 // loads, single translations); bulk paths pass pointers into linear memory.
 export { init, setControl, pdptesValid, modeOf, heapBase } from "./state";
-export { translate, translate2, translatePa, translateBatch } from "./walk";
+export { translate, translate2, translatePa, translateBatch, flushStats } from "./walk";
 export {
   tlbDefine, tlbConfigure, syncContext, rederiveAllow, invlpg, invpcid, flushFor, movCr3,
 } from "./tlb";

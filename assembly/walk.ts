@@ -94,10 +94,13 @@ function writeResult(): void {
   store<u32>(c + RES_HIT, rHitEntry ? 1 : 0);
 }
 
-// Walk counters kept in globals while a call runs and added to the counter block once, by
-// flushCounters(), before every export that translates returns.
+// Counters kept in globals while calls run and added to the counter block by flushCounters():
+// before translate(), translate2() and batches return, and by flushStats() before the facade
+// reads the block (translatePa() leaves them pending: it is the cheapest per-address call).
 let nWalks: u64 = 0;
 let nMemRefs: u64 = 0;
+let nHitsI: u64 = 0; // first-level hits on the fast path
+let nHitsD: u64 = 0;
 
 @inline function flushCounters(): void {
   if (nWalks) {
@@ -106,6 +109,17 @@ let nMemRefs: u64 = 0;
     nWalks = 0;
     nMemRefs = 0;
   }
+  if (nHitsI | nHitsD) {
+    countFastHits(true, nHitsI);
+    countFastHits(false, nHitsD);
+    nHitsI = 0;
+    nHitsD = 0;
+  }
+}
+
+/** Adds every pending counter to the counter block (the facade calls it before reading). */
+export function flushStats(): void {
+  flushCounters();
 }
 
 @inline function pageFault(errorCode: u32, level: u32, memRefs: u32, access: u32): u32 {
@@ -278,8 +292,8 @@ const ST_FAST_D: u32 = 9;
   return st;
 }
 
-/** xlateIn for the current mode, with fast hits counted: ST_OK, ST_PF or ST_GP. */
-function xlate(va: u64, access: u32): u32 {
+/** xlateIn for the current mode, fast hits counted as pending: ST_OK, ST_PF or ST_GP. */
+function xlateNoFlush(va: u64, access: u32): u32 {
   const m = mode;
   let st: u32;
   if (m == MODE_4L) st = xlateIn(va, access, MODE_4L, true);
@@ -287,7 +301,16 @@ function xlate(va: u64, access: u32): u32 {
   else if (m == MODE_PAE) st = xlateIn(va, access, MODE_PAE, true);
   else if (m == MODE_32) st = xlateIn(va, access, MODE_32, true);
   else st = xlateIn(va, access, MODE_OFF, true);
-  if (st >= ST_FAST_I) { countFastHits(st == ST_FAST_I, 1); st = ST_OK; }
+  if (st >= ST_FAST_I) {
+    if (st == ST_FAST_I) nHitsI++; else nHitsD++;
+    st = ST_OK;
+  }
+  return st;
+}
+
+/** xlateIn for the current mode, every counter added: ST_OK, ST_PF or ST_GP. */
+function xlate(va: u64, access: u32): u32 {
+  const st = xlateNoFlush(va, access);
   flushCounters();
   return st;
 }
@@ -310,7 +333,7 @@ export function translate2(vaLo: u32, vaHi: u32, access: u32): u32 {
  * translation leaves the result block as it was.
  */
 export function translatePa(vaLo: u32, vaHi: u32, access: u32): f64 {
-  if (xlate((<u64>vaHi << 32) | vaLo, access) == ST_OK) return <f64>rPa;
+  if (xlateNoFlush((<u64>vaHi << 32) | vaLo, access) == ST_OK) return <f64>rPa;
   writeResult();
   return -1;
 }
@@ -354,8 +377,8 @@ export function translatePa(vaLo: u32, vaHi: u32, access: u32): f64 {
     else if (st != ST_OK) { writeResult(); break; }
     store<u64>(pas + <usize>i * 8, rPa);
   }
-  countFastHits(true, hitsI);
-  countFastHits(false, hitsD);
+  nHitsI += hitsI;
+  nHitsD += hitsD;
   flushCounters();
   return i;
 }

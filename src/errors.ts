@@ -42,8 +42,8 @@ export function checkOptions<T extends object>(name: string, value: unknown, all
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new TypeError(`${name} must be an object, got ${show(value)}`);
   }
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) throw new RangeError(`${name} has an unknown key ${show(key)} (allowed: ${allowed.join(", ")})`);
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && !allowed.includes(key)) throw new RangeError(`${name} has an unknown key ${show(key)} (allowed: ${allowed.join(", ")})`);
   }
   return value as Partial<T>;
 }

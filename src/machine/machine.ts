@@ -529,7 +529,7 @@ export class Machine {
       return {
         pa: BigInt(w[pa]! + w[pa + 1]! * TWO32), // at most 52 bits: exact as a number
         tlbHit: hit,
-        pageSize: 2 ** w[c + (k.RES_SHIFT >> 2)]!,
+        pageSize: 1 << w[c + (k.RES_SHIFT >> 2)]!, // shift <= 30
         level: w[c + (k.RES_LEVEL >> 2)]!,
         entry: hit ? undefined : this.#view.getBigUint64(this.#ctrl + k.RES_LEAF, true),
         write: (rights & k.RIGHT_W) !== 0,
@@ -870,6 +870,7 @@ export class Machine {
   /** Counters since creation or the last resetStats(); inline-path hits included. */
   stats(): MachineStats {
     this.#live();
+    this.#core.flushStats();
     const k = this.#k;
     const at = (i: number) => Number(this.#view.getBigUint64(this.#ctrl + k.STATS + i * 8, true));
     // Hits the inline paths answered count in the first-level 4 KiB structure of their side.
@@ -914,6 +915,7 @@ export class Machine {
 
   resetStats(): void {
     this.#live();
+    this.#core.flushStats();
     new Uint8Array(this.#mem.buffer, this.#ctrl + this.#k.STATS, this.#k.STAT_COUNT * 8).fill(0);
     for (const c of this.#inlineHits) c.fill(0);
   }

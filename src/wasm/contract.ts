@@ -21,13 +21,13 @@ export type Contract = Readonly<Record<ContractName, number>>;
 
 /** Reads the contract from an instance's exports; a module that lacks a name is refused. */
 export function readContract(exports: WebAssembly.Exports): Contract {
-  const out: Partial<Record<ContractName, number>> = {};
-  for (const name of CONTRACT_NAMES) {
+  const entries = CONTRACT_NAMES.map((name): [ContractName, number] => {
     const g = exports[name];
     if (!(g instanceof WebAssembly.Global) || typeof g.value !== "number") {
       throw new Error(`wasm-mmu: the WebAssembly core does not export the contract constant ${name}`);
     }
-    out[name] = g.value;
-  }
-  return Object.freeze(out as Contract);
+    return [name, g.value];
+  });
+  // Built in one go (not key by key) so the object keeps fast properties: hot paths read it.
+  return Object.freeze(Object.fromEntries(entries) as Contract);
 }

@@ -15,6 +15,8 @@ export interface CoreExports {
   translate2(vaLo: number, vaHi: number, access: number): number;
   /** The physical address as a number, or -1 on a fault (then in the result block). */
   translatePa(vaLo: number, vaHi: number, access: number): number;
+  /** Adds the counters translatePa() leaves pending to the counter block. */
+  flushStats(): void;
   translateBatch(vas: number, accs: number, pas: number, start: number, count: number, access: number): number;
   syncContext(): void;
   /** MOV to CR3 (checked value, no-flush hint apart): false if a PAE PDPTE is invalid. */
