@@ -149,6 +149,31 @@ describe.each(DESIGN_NAMES)("%s", (design: DesignName) => {
       expect(k.stats().freeFrames).toBe(start);
     });
 
+    it("MAP_FIXED over part of a large page splits it first, all or nothing, and leaks nothing", async () => {
+      for (const shared of [false, true]) {
+        const k = await Kernel.create({ design, ramBytes: RAM_LARGE });
+        const start = k.stats().freeFrames;
+        const p = busy(k);
+        const H = k.hugePageSize;
+        const a = p.mmap({ length: Number(H), prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB });
+        p.write(a + 8192n, Uint8Array.of(5));
+        expect(p.pageEntry(a)!.level).toBeGreaterThan(1);
+        const flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_FIXED;
+        const r = await atEveryAllocation(`MAP_FIXED ${shared ? "shared" : "private"} inside a large page`, { k, p }, (s) =>
+          s.p.mmap({ addr: a + 4096n, length: 4096, prot: RW, flags }),
+        );
+        expectEnomemAtEveryPoint(r);
+        // The split's table; shared: also the page and (an upper bound of) its tables.
+        if (shared) expect(r.points).toBeGreaterThanOrEqual(2);
+        else expect(r.points).toBe(1);
+        expect(p.pageEntry(a + 8192n)!.level).toBe(1);
+        expect(p.read(a + 8192n, 1)).toEqual(Uint8Array.of(5));
+        expect(p.read(a + 4096n, 1)).toEqual(Uint8Array.of(0));
+        p.exit();
+        expect(k.stats().freeFrames, "every frame back (the large page was leaked)").toBe(start);
+      }
+    });
+
     it("a large copy-on-write fault with no free run splits the page, and runs out of memory cleanly", async () => {
       const noRun = async () => {
         const s = await forked();

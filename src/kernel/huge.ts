@@ -82,9 +82,12 @@ export function cutBlocks(k: KernelState, root: number, start: bigint, end: bigi
   return blocks;
 }
 
-/** Splits the large pages that [start, end) cuts through (munmap and mprotect of part of one). */
+/** The large pages of mm's MAP_HUGETLB areas that [start, end) cuts through. */
+export function edgeBlocks(k: KernelState, mm: Mm, start: bigint, end: bigint): bigint[] {
+  return cutBlocks(k, mm.root, start, end, k.hugePageSize, k.hugeLevel, (b) => mm.vmas.find(b)?.huge === true);
+}
+
+/** Splits the large pages that [start, end) cuts through (munmap, mprotect, MAP_FIXED over part of one). */
 export function splitEdges(k: KernelState, mm: Mm, start: bigint, end: bigint): void {
-  const H = k.hugePageSize;
-  const blocks = cutBlocks(k, mm.root, start, end, H, k.hugeLevel, (b) => mm.vmas.find(b)?.huge === true);
-  splitBlocks(k, mm, mm.root, blocks, H, k.hugeLevel);
+  splitBlocks(k, mm, mm.root, edgeBlocks(k, mm, start, end), k.hugePageSize, k.hugeLevel);
 }

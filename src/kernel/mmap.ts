@@ -7,7 +7,7 @@ import {
   PROT_READ, PROT_WRITE,
 } from "./constants.js";
 import { KG_FOLDED, SRC_ANON, SRC_NEW } from "./core.js";
-import { splitEdges } from "./huge.js";
+import { edgeBlocks, splitBlocks, splitEdges } from "./huge.js";
 import { checkLength, populate } from "./memory.js";
 import type { Mm } from "./mm.js";
 import { leafBits } from "./pte.js";
@@ -61,26 +61,34 @@ export function mmap(k: KernelState, mm: Mm, args: MmapArgs): bigint {
   }
   const vma: Vma = { start: addr, end: addr + len, prot, shared: type === MAP_SHARED, huge };
   const level = huge ? k.hugeLevel : 1;
+  // MAP_FIXED over part of a large page splits it first (the unmap would otherwise zap part of a
+  // large leaf and lose the whole large page).
+  const cut = flags & MAP_FIXED ? edgeBlocks(k, mm, addr, addr + len) : [];
   const place = () => {
     if (flags & MAP_FIXED) unmap(k, mm, addr, addr + len);
     mm.vmas.insert(vma);
   };
   if (vma.shared) {
     // Shared anonymous memory is populated here, so that every process mapping it (fork)
-    // maps the same frames: reserve first (all or nothing), then unmap and map.
+    // maps the same frames: reserve first (all or nothing, the split's tables too), then
+    // split, unmap and map.
+    const H = k.hugePageSize;
     reserved(
       k, mm,
       {
         what: `a shared mapping of ${hex(len)} bytes`,
+        count: (c) => cut.forEach((b) => c.countSplit(mm.root, b, b + H, k.hugeLevel)),
         frames: tablesUpTo(k, addr, len) + (huge ? 0 : Number(len / PAGE)),
         runs: huge ? Number(len / align) : 0,
       },
       (c) => {
+        cut.forEach((b) => c.split(mm.root, b, b + H, k.hugeLevel));
         place();
         c.populate(mm.root, addr, addr + len, true, SRC_NEW, level, leafBits(k, vma, false), 0n, 0n);
       },
     );
   } else {
+    splitBlocks(k, mm, mm.root, cut, k.hugePageSize, k.hugeLevel);
     place();
     if (flags & MAP_POPULATE && prot !== PROT_NONE) populate(k, mm, [[vma, addr, addr + len, level]], (prot & PROT_WRITE) !== 0, SRC_ANON, true);
   }
