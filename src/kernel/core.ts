@@ -21,10 +21,12 @@ export const SRC_ANON = 0; // zero page for private reads, new zeroed frames on 
 export const SRC_NEW = 1; //  a new zeroed frame for every empty entry
 export const SRC_PHYS = 2; // consecutive physical frames from `phys` (ioremap, direct map)
 
-/** Frame record flags (info word). */
-export const FI_FREE = 0x80000000;
-export const FI_TABLE = 1;
-export const FI_KERNEL = 2;
+/** Frame record flags (info word; layout in assembly/kernel/frames.ts). */
+export const FI_FREE = 0x80000000; // on the free list
+export const FI_RES = 0x40000000; //  held by the current reservation
+export const FI_LINK = 0x3fffffff; // next pfn + 1 while free or reserved
+export const FI_TABLE = 1; //         a page-table page
+export const FI_KERNEL = 2; //        the kernel's own (boot image, zero page): never freed
 
 /** Geometry level flags. */
 export const KG_FOLDED = 1;

@@ -62,7 +62,8 @@ export interface Design {
   nx: boolean;
 }
 
-const T = 0x67; // _PAGE_TABLE: present, writable, user, accessed, dirty
+const T = 0x67; //      _PAGE_TABLE: present, writable, user, accessed, dirty
+const PDPTE_P = 0x1; // a PAE PDPTE has only P (its R/W and U/S bits are reserved)
 const lvl = (name: string, shift: number, bits: number, flags = 0, tableBits = T): Level =>
   ({ name, shift, bits, flags, tableBits });
 const folded = (name: string, shift: number): Level => lvl(name, shift, 0, KG_FOLDED);
@@ -72,6 +73,16 @@ const PAGE = 4096n;
 
 const x86_64_4: Level[] = [lvl("pml4", 39, 9), lvl("pgd", 30, 9, KG_LARGE), lvl("pmd", 21, 9, KG_LARGE), lvl("pte", 12, 9)];
 
+const i386Pae: Design = {
+  name: "i386-pae", hardware: "pae", entryBytes: 8,
+  levels: [lvl("pgd", 30, 2, KG_KEEP, PDPTE_P), folded("pud", 30), lvl("pmd", 21, 9, KG_LARGE), lvl("pte", 12, 9)],
+  userTop: 0xc0000000n, mapWindow: 0xc0000000n, textBase: 0x08048000n,
+  pageOffset: 0xc0000000n, directMapPage: 21, directMapMax: 896n << 20n, kernelText: 0n,
+  vmallocStart: 0n, vmallocEnd: 0xff7fe000n, vmallocSync: "shared",
+  kernelFirst: 3, perCpuPml4: false, paePmds: 3, pgdList: false, nx: true,
+};
+
+/** Every design, by name. */
 export const DESIGNS: Record<DesignName, Design> = {
   // Linux 2.6.11 (seed 000): true 4 levels, 47-bit user space, mm.txt's memory map.
   "x86_64-4level": {
@@ -114,23 +125,9 @@ export const DESIGNS: Record<DesignName, Design> = {
     kernelFirst: 1, perCpuPml4: true, paePmds: 0, pgdList: false, nx: true,
   },
   // i386 PAE (seed 003), shared kernel PMD: pgd = 4 PDPT entries, the 4th (kernel) shared by all.
-  "i386-pae": {
-    name: "i386-pae", hardware: "pae", entryBytes: 8,
-    levels: [lvl("pgd", 30, 2, KG_KEEP, 0x1), folded("pud", 30), lvl("pmd", 21, 9, KG_LARGE), lvl("pte", 12, 9)],
-    userTop: 0xc0000000n, mapWindow: 0xc0000000n, textBase: 0x08048000n,
-    pageOffset: 0xc0000000n, directMapPage: 21, directMapMax: 896n << 20n, kernelText: 0n,
-    vmallocStart: 0n, vmallocEnd: 0xff7fe000n, vmallocSync: "shared",
-    kernelFirst: 3, perCpuPml4: false, paePmds: 3, pgdList: false, nx: true,
-  },
+  "i386-pae": i386Pae,
   // The Xen variant: page-sized pgd on the pgd list, a kernel PMD per pgd, vmalloc_sync_all.
-  "i386-pae-unshared": {
-    name: "i386-pae-unshared", hardware: "pae", entryBytes: 8,
-    levels: [lvl("pgd", 30, 2, KG_KEEP, 0x1), folded("pud", 30), lvl("pmd", 21, 9, KG_LARGE), lvl("pte", 12, 9)],
-    userTop: 0xc0000000n, mapWindow: 0xc0000000n, textBase: 0x08048000n,
-    pageOffset: 0xc0000000n, directMapPage: 21, directMapMax: 896n << 20n, kernelText: 0n,
-    vmallocStart: 0n, vmallocEnd: 0xff7fe000n, vmallocSync: "eager",
-    kernelFirst: 3, perCpuPml4: false, paePmds: 4, pgdList: true, nx: true,
-  },
+  "i386-pae-unshared": { ...i386Pae, name: "i386-pae-unshared", vmallocSync: "eager", paePmds: 4, pgdList: true },
   // Non-PAE i386: 10+10 bits, 4-byte entries, pud and pmd folded, 4 MiB kernel pages.
   "i386-2level": {
     name: "i386-2level", hardware: "32-bit", entryBytes: 4,

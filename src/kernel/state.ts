@@ -53,7 +53,7 @@ export class KernelState {
   readonly hugeLevel: number;
   /** The execute-disable bit if the design has one, else 0n. */
   readonly nx: bigint;
-  /** Physical-address bits of an entry (bits 51:12 in 8-byte entries, 31:12 in 4-byte ones). */
+  /** Physical-address bits of an entry (the most any MAXPHYADDR gives an entry of its size). */
   readonly addrMask: bigint;
 
   counters: Counters = zeroCounters();
@@ -95,7 +95,7 @@ export class KernelState {
     this.hugePageSize = 1n << BigInt(ls[hugeIndex]!.shift);
     this.hugeFrames = Number(this.hugePageSize / PAGE);
     this.nx = design.nx ? PTE_XD : 0n;
-    this.addrMask = design.entryBytes === 8 ? 0xffffffffff000n : 0xfffff000n;
+    this.addrMask = (1n << (design.entryBytes === 8 ? 52n : 32n)) - PAGE; // bits 51:12 or 31:12
   }
 
   /** StateError if the Machine was destroyed (every Kernel and Process call starts here). */

@@ -13,29 +13,40 @@
 //   exclusive end). Indices come from exact divisions by powers of two.
 // - Per-PTE loops exist once for 8-byte and once for 4-byte entries, with the operation's
 //   parameters in locals.
+//
+// What it shares with the WebAssembly core instead of repeating: the contract and its
+// constants (core.ts: frame-record flags, SRC_*, KG_*, KS counter indexes), the entry bits
+// (src/x86.ts, pte.ts) and the whole per-call plan (reserve.ts runs the count pass, the
+// reservation and the release for both). What must mirror assembly/kernel/ by hand, because
+// the differential test holds them byte-identical: the frame allocator's order (free stack,
+// reservation stack, the large-page run scan from a rotating cursor, which allocations fault
+// injection counts) and the range loop's visiting order, entry writes and counters.
 
 import type { CoreAccess } from "../machine/machine.js";
-import { FI_FREE, FI_KERNEL, FI_TABLE, KG_FOLDED, KG_KEEP, KG_LARGE, KS, KS_COUNT, SRC_ANON, SRC_NEW, SRC_PHYS, type KernelCore } from "./core.js";
+import {
+  FI_FREE, FI_KERNEL, FI_LINK, FI_RES, FI_TABLE, KG_FOLDED, KG_KEEP, KG_LARGE, KS, KS_COUNT, SRC_ANON, SRC_NEW, SRC_PHYS,
+  type KernelCore,
+} from "./core.js";
+import { PTE_SW_SPECIAL } from "./pte.js";
+import { PTE_A as A, PTE_D as D, PTE_PS as PS, PTE_RW as RW, PTE_XD } from "../x86.js";
 
-const FI_RES = 0x40000000;
-const FI_LINK = 0x3fffffff;
 const PAGE = 4096;
 const TWO32 = 2 ** 32;
 const TOP = 2 ** 64;
 const NO_TABLE = -1; // a table the count pass knows is still to be allocated
 
-// Entry bits, all in the low word.
-const PTE_RW = 1 << 1;
-const PTE_A = 1 << 5;
-const PTE_D = 1 << 6;
-const PTE_PS = 1 << 7;
-const PTE_SPECIAL = 1 << 10; // no reference count (zero page, ioremap, kernel image)
+// Entry bits as words: all but XD in the low word.
+const PTE_RW = Number(RW);
+const PTE_A = Number(A);
+const PTE_D = Number(D);
+const PTE_PS = Number(PS);
+const PTE_SPECIAL = Number(PTE_SW_SPECIAL); // no reference count (zero page, ioremap, kernel image)
 const ADDR_LO = 0xfffff000 | 0; // address bits 31:12
 const ADDR_HI = 0xfffff; //        address bits 51:32
 
 const OP_COPY = 1, OP_ZAP = 2, OP_PROTECT = 3, OP_POPULATE = 4, OP_COUNT_COPY = 5, OP_COUNT_POPULATE = 6;
 const OP_SPLIT = 7, OP_COUNT_SPLIT = 8;
-const PTE_XD_HI = 0x80000000 | 0; // bit 63, in the high word
+const PTE_XD_HI = Number(PTE_XD >> 32n) | 0; // bit 63, in the high word
 
 /** u64 bigint as an exact double (page-aligned); an exclusive end of 0 is the top, 2^64. */
 const addr = (v: bigint): number => Number(BigInt.asUintN(64, v));
