@@ -16,6 +16,9 @@
 
 import type { CoreAccess } from "../machine/machine.js";
 
+/** Entry bit 10, one of the OS's (SDM: ignored): no struct page behind it (zero page, ioremap), so the core keeps no reference count for it. */
+export const PTE_SW_SPECIAL = 1n << 10n;
+
 /** Where a populate gets the frames of new leaves. */
 export const SRC_ANON = 0; // zero page for private reads, new zeroed frames on writes, COW breaks
 export const SRC_NEW = 1; //  a new zeroed frame for every empty entry

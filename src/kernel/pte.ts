@@ -2,15 +2,15 @@
 // reads entries through the core, sets no A/D bit and counts nothing). The range loop that
 // does the kernel's work is the core's; this walk only answers "what is on va's path".
 
-import { KG_FOLDED, KG_LARGE } from "./core.js";
+import { KG_FOLDED, KG_LARGE, PTE_SW_SPECIAL } from "./core.js";
 import { PROT_EXEC, PROT_NONE, PROT_WRITE } from "./constants.js";
 import type { KernelState } from "./state.js";
 import type { Vma } from "./vma.js";
 import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from "../x86.js";
 
-/** Bits 9-11 of an entry are the OS's (SDM: "ignored"); Linux's names for the two it uses here. */
-export const PTE_SW_SPECIAL = 1n << 10n; //  no struct page behind it (zero page, ioremap): no reference count
-export const PTE_SW_PROTNONE = 1n << 11n; // a PROT_NONE page: not present to the CPU, still mapped for the kernel
+/** Entry bit 11, one of the OS's: a PROT_NONE page, not present to the CPU, still mapped for the kernel. */
+export const PTE_SW_PROTNONE = 1n << 11n;
+export { PTE_SW_SPECIAL };
 
 /** A leaf entry of a process's tables (a debugger's view: no counters, no A/D changes). */
 export interface PageEntry {

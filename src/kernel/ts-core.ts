@@ -16,7 +16,7 @@
 //
 // What it shares with the WebAssembly core instead of repeating: the contract and its
 // constants (core.ts: frame-record flags, SRC_*, KG_*, KS counter indexes), the entry bits
-// (src/x86.ts, pte.ts) and the whole per-call plan (reserve.ts runs the count pass, the
+// (src/x86.ts) and the whole per-call plan (reserve.ts runs the count pass, the
 // reservation and the release for both). What must mirror assembly/kernel/ by hand, because
 // the differential test holds them byte-identical: the frame allocator's order (free stack,
 // reservation stack, the large-page run scan from a rotating cursor, which allocations fault
@@ -24,10 +24,9 @@
 
 import type { CoreAccess } from "../machine/machine.js";
 import {
-  FI_FREE, FI_KERNEL, FI_LINK, FI_RES, FI_TABLE, KG_FOLDED, KG_KEEP, KG_LARGE, KS, KS_COUNT, SRC_ANON, SRC_NEW, SRC_PHYS,
-  type KernelCore,
+  FI_FREE, FI_KERNEL, FI_LINK, FI_RES, FI_TABLE, KG_FOLDED, KG_KEEP, KG_LARGE, KS, KS_COUNT, PTE_SW_SPECIAL, SRC_ANON,
+  SRC_NEW, SRC_PHYS, type KernelCore,
 } from "./core.js";
-import { PTE_SW_SPECIAL } from "./pte.js";
 import { PTE_A as A, PTE_D as D, PTE_PS as PS, PTE_RW as RW, PTE_XD } from "../x86.js";
 
 const PAGE = 4096;
