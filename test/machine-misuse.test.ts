@@ -92,6 +92,32 @@ describe("calls with bad arguments throw, change nothing, and the machine stays 
     ["readPhysical negative length", (m) => m.readPhysical(0n, -4), RangeError, [/length/, /-4/]],
     ["writePhysical straddling the end", (m) => m.writePhysical(BigInt(m.ramBytes) - 1n, Uint8Array.of(9, 9)), RangeError, [/pa/, /0x3fffff/]],
     ["writePhysical string", (m) => m.writePhysical(0x0030_0000n, "ab" as never), TypeError, [/bytes/, /"ab"/]],
+    ["invlpg number va", (m) => m.invlpg(0x1000 as never), TypeError, [/va/, /4096/]],
+    ["invlpg negative va", (m) => m.invlpg(-4096n), RangeError, [/va/, /-4096/]],
+    ["invlpg 2^64", (m) => m.invlpg(1n << 64n), RangeError, [/va/, /18446744073709551616/]],
+    ["invpcid string type", (m) => m.invpcid("0" as never, 0), TypeError, [/type/, /"0"/]],
+    ["invpcid negative type", (m) => m.invpcid(-1, 0), RangeError, [/type/, /-1/]],
+    ["invpcid fractional type", (m) => m.invpcid(0.5, 0, 0x1000n), RangeError, [/type/, /0\.5/]],
+    ["invpcid bigint pcid", (m) => m.invpcid(1, 1n as never), TypeError, [/pcid/, /\b1n/]],
+    ["invpcid negative pcid", (m) => m.invpcid(1, -2), RangeError, [/pcid/, /-2/]],
+    ["invpcid number va", (m) => m.invpcid(0, 0, 0x1000 as never), TypeError, [/va/, /4096/]],
+    ["invpcid va 2^64", (m) => m.invpcid(0, 0, 1n << 64n), RangeError, [/va/, /18446744073709551616/]],
+    ["translateBatch array", (m) => m.translateBatch([0x1000n] as never), TypeError, [/vas/, /4096/]],
+    ["translateBatch BigInt64Array", (m) => m.translateBatch(BigInt64Array.of(0x1000n) as never), TypeError, [/vas/, /4096/]],
+    ["translateBatch short out", (m) => m.translateBatch(BigUint64Array.of(0x1000n, 0x1008n), {}, new BigUint64Array(1)), RangeError, [/out/, /\b2\b/]],
+    ["translateBatch out of the wrong type", (m) => m.translateBatch(BigUint64Array.of(0x1000n), {}, new Float64Array(1) as never), RangeError, [/out/, /BigUint64Array/]],
+    ["translateBatch write and fetch", (m) => m.translateBatch(BigUint64Array.of(0x1000n), { write: true, fetch: true }), RangeError, [/write/, /fetch/]],
+    ["translateBatch access.user number", (m) => m.translateBatch(BigUint64Array.of(0x1000n), { user: 1 as never }), TypeError, [/access\.user/, /\b1\b/]],
+    ["batch().run count above capacity", (m) => m.batch().run(4097), RangeError, [/count/, /4097/]],
+    ["batch().run negative count", (m) => m.batch().run(-1), RangeError, [/count/, /-1/]],
+    ["batch().run string count", (m) => m.batch().run("1" as never), TypeError, [/count/, /"1"/]],
+    ["batch().run start past count", (m) => m.batch().run(1, 2), RangeError, [/start/, /\b2\b/]],
+    ["batch().run fractional start", (m) => m.batch().run(2, 0.5), RangeError, [/start/, /0\.5/]],
+    ["batch().run write and fetch", (m) => m.batch().run(1, 0, { write: true, fetch: true }), RangeError, [/write/, /fetch/]],
+    ["batch().run unknown access key", (m) => m.batch().run(1, 0, { exec: true } as never), RangeError, [/exec/]],
+    ["lastFault number va", (m) => m.lastFault(0x1000 as never), TypeError, [/va/, /4096/]],
+    ["lastFault negative va", (m) => m.lastFault(-1n), RangeError, [/va/, /-1/]],
+    ["lastFault when the last translation succeeded", (m) => (m.translate(0x1000n, { probe: true }), m.lastFault(0x1000n)), RangeError, [/did not fault/]],
   ];
 
   it.each(cases)("%s", async (_name, call, type, patterns) => {
@@ -132,9 +158,37 @@ describe("destroy()", () => {
       ["ranges", () => m.ranges()],
       ["stats", () => m.stats()],
       ["resetStats", () => m.resetStats()],
+      ["invlpg", () => m.invlpg(0x1000n)],
+      ["invpcid", () => m.invpcid(2, 0)],
+      ["movCr3", () => m.movCr3(0n)],
+      ["translateLoHi", () => m.translateLoHi(0x1000, 0, 0)],
+      ["translateBatch", () => m.translateBatch(BigUint64Array.of(0x1000n))],
+      ["batch", () => m.batch()],
+      ["lastFault", () => m.lastFault(0x1000n)],
     ];
     for (const [name, call] of calls) expectThrow(call, StateError, /destroyed/);
     expect(() => m.destroy()).not.toThrow();
     expect(other.m.translate(0x1234n)).toMatchObject({ pa: 0x0030_0234n });
+  });
+
+  it("an inline TLB and batch buffers taken before destroy() throw StateError, even on what was a TLB hit", async () => {
+    const { m, pt } = await pagedMachine("4-level");
+    pt.map(0x1000n, 0x0030_0000n, P | RW);
+    reloadCr3(m);
+    const inline = m.inlineTlb();
+    const b = m.batch();
+    expect(inline.translate(0x1234, 0, 0)).toBe(0x0030_0234);
+    expect(inline.translate(0x1234, 0, 0)).toBe(0x0030_0234);
+    expect(inline.hits).toBe(1); // the second answer was a JavaScript hit
+    b.va[0] = 0x1000n;
+    expect(b.run(1)).toBe(1);
+    const ram = m.ram.slice();
+    m.destroy();
+    expectThrow(() => inline.translate(0x1234, 0, 0), StateError, /destroyed/);
+    expectThrow(() => inline.translate(0x5000, 0, 1), StateError, /destroyed/);
+    expectThrow(() => inline.fault(0x1234, 0), StateError, /destroyed/);
+    expectThrow(() => b.run(1), StateError, /destroyed/);
+    expect(inline.hits).toBe(1);
+    expect(Buffer.compare(m.ram, ram)).toBe(0);
   });
 });
