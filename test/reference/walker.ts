@@ -59,11 +59,23 @@ const PF = { P: 1, WR: 2, US: 4, RSVD: 8, ID: 16, PK: 32 };
 
 type Mode = "off" | "32-bit" | "pae" | "4-level" | "5-level";
 
-/** One paging-structure entry the walk used: where it is and what it held. */
-interface Used {
+/** One paging-structure entry the walk used: where it is, its level (1 = PTE), what it held. */
+export interface Used {
   pa: bigint;
   bytes: 4 | 8;
   value: bigint;
+  level: number;
+}
+
+/**
+ * Where a walk starts when it does not start at CR3: below a paging-structure-cache entry
+ * (SDM 4.10.3), the entries from the top down to `level + 1` as they were when it was cached,
+ * and the table the lowest of them references.
+ */
+export interface WalkStart {
+  level: number;
+  table: bigint;
+  used: Used[];
 }
 
 export class RefMachine {
@@ -193,7 +205,37 @@ export class RefMachine {
       const upper = va >> BigInt(top);
       if (upper !== 0n && upper !== (1n << BigInt(64 - top)) - 1n) return { fault: "gp" };
     }
-    const walk = mode === "32-bit" ? this.walk32(va) : mode === "pae" ? this.walkPae(va) : this.walkIa32e(va, mode === "5-level" ? 5 : 4);
+    return this.evaluate(va, access, this.walk(va), !access.probe);
+  }
+
+  /** The argument checks translate() makes before any walk: an error, a #GP, or null. */
+  precheck(va: bigint, access: RefAccess = {}): RefResult | null {
+    const mode = this.mode();
+    if (typeof va !== "bigint") return { error: "TypeError" };
+    if (va < 0n || va >= 1n << 64n) return { error: "RangeError" };
+    if ((mode === "off" || mode === "32-bit" || mode === "pae") && va >> 32n) return { error: "RangeError" };
+    if (access.write && access.fetch) return { error: "RangeError" };
+    if (mode === "4-level" || mode === "5-level") {
+      const top = mode === "5-level" ? 56 : 47;
+      const upper = va >> BigInt(top);
+      if (upper !== 0n && upper !== (1n << BigInt(64 - top)) - 1n) return { fault: "gp" };
+    }
+    return null;
+  }
+
+  /** The walk for va in the current (paging) mode, from CR3 or from a cached start. */
+  walk(va: bigint, start?: WalkStart): Walk {
+    const mode = this.mode();
+    return mode === "32-bit" ? this.walk32(va, start) : mode === "pae" ? this.walkPae(va, start) : this.walkIa32e(va, mode === "5-level" ? 5 : 4, start);
+  }
+
+  /**
+   * The result of a walk (fresh, or resumed below a cached entry, or a cached translation) for
+   * this access under the current registers: rights, protection keys, error code; with `ad`,
+   * the A/D writes of SDM 4.8 to the entries the walk used.
+   */
+  evaluate(va: bigint, access: RefAccess, walk: Walk, ad: boolean): RefResult {
+    const mode = this.mode();
     const nxe = mode !== "32-bit" && has(this.regs.efer, EFER.NXE);
     const smep = has(this.regs.cr4, CR4.SMEP);
     // SDM 4.7: I/D is set for an instruction fetch when SMEP = 1, or when PAE/IA-32e paging with NXE = 1.
@@ -242,7 +284,7 @@ export class RefMachine {
       return { fault: "page", errorCode: PF.P | (pkFault ? PF.PK : 0) | accessCode, level: walk.level };
     }
 
-    if (!access.probe) {
+    if (ad) {
       // SDM 4.8: the accessed flag in every entry used, the dirty flag in the leaf on a write.
       // Each is a locked read-modify-write of the entry as it is in memory now.
       for (const u of walk.used) {
@@ -268,13 +310,14 @@ export class RefMachine {
   }
 
   /** SDM 4.3: 32-bit paging, 4-byte entries; PSE-36 for 4-MByte pages. */
-  private walk32(va: bigint): Walk {
-    const used: Used[] = [];
+  private walk32(va: bigint, start?: WalkStart): Walk {
+    const used: Used[] = start ? start.used.slice() : [];
     const m = Math.min(this.maxPhyAddr, 40);
+    if (start) return this.pte32(va, start.table, used);
     // PDE: bits 31:12 from CR3, bits 11:2 are linear bits 31:22.
     const pdeAddr = (this.regs.cr3 & 0xfffff000n) | (((va >> 22n) & 0x3ffn) << 2n);
     const pde = this.readPhys(pdeAddr, 4);
-    used.push({ pa: pdeAddr, bytes: 4, value: pde });
+    used.push({ pa: pdeAddr, bytes: 4, value: pde, level: 2 });
     if (!has(pde, 0)) return { kind: "not-present", level: 2, used };
     if (has(this.regs.cr4, CR4.PSE) && has(pde, 7)) {
       // 4-MByte page: bits 21:(M-19) reserved; bits (M-20):13 are address bits (M-1):32.
@@ -283,56 +326,65 @@ export class RefMachine {
       const pa = (high << 32n) | (pde & 0xffc00000n) | (va & 0x3fffffn);
       return { kind: "ok", pa, pageSize: 4 << 20, level: 2, used };
     }
+    return this.pte32(va, pde & 0xfffff000n, used);
+  }
+
+  private pte32(va: bigint, table: bigint, used: Used[]): Walk {
     // PTE: bits 31:12 from the PDE, bits 11:2 are linear bits 21:12. No reserved bits.
-    const pteAddr = (pde & 0xfffff000n) | (((va >> 12n) & 0x3ffn) << 2n);
+    const pteAddr = table | (((va >> 12n) & 0x3ffn) << 2n);
     const pte = this.readPhys(pteAddr, 4);
-    used.push({ pa: pteAddr, bytes: 4, value: pte });
+    used.push({ pa: pteAddr, bytes: 4, value: pte, level: 1 });
     if (!has(pte, 0)) return { kind: "not-present", level: 1, used };
     return { kind: "ok", pa: (pte & 0xfffff000n) | (va & 0xfffn), pageSize: 4096, level: 1, used };
   }
 
   /** SDM 4.4: PAE paging; the PDPTE comes from the PDPTE registers. */
-  private walkPae(va: bigint): Walk {
-    const used: Used[] = [];
+  private walkPae(va: bigint, start?: WalkStart): Walk {
+    const used: Used[] = start ? start.used.slice() : [];
     const m = this.maxPhyAddr;
     const nxe = has(this.regs.efer, EFER.NXE);
     // Reserved in PAE PDEs and PTEs: 62:M, and 63 unless NXE (Tables 4-9 .. 4-11).
     const rsvd = field(62, m) | (nxe ? 0n : bit(63));
     const addr = field(m - 1, 12);
+    if (start) return this.ptePae(va, start.table, used, rsvd, addr);
     const pdpte = this.pdptes[Number((va >> 30n) & 3n)]!;
     if (!has(pdpte, 0)) return { kind: "not-present", level: 3, used };
     const pdeAddr = (pdpte & addr) | (((va >> 21n) & 0x1ffn) << 3n);
     const pde = this.readPhys(pdeAddr, 8);
-    used.push({ pa: pdeAddr, bytes: 8, value: pde });
+    used.push({ pa: pdeAddr, bytes: 8, value: pde, level: 2 });
     if (!has(pde, 0)) return { kind: "not-present", level: 2, used };
     if (has(pde, 7)) {
       if (pde & (rsvd | field(20, 13))) return { kind: "reserved", level: 2, used };
       return { kind: "ok", pa: (pde & field(m - 1, 21)) | (va & 0x1fffffn), pageSize: 2 << 20, level: 2, used };
     }
     if (pde & rsvd) return { kind: "reserved", level: 2, used };
-    const pteAddr = (pde & addr) | (((va >> 12n) & 0x1ffn) << 3n);
+    return this.ptePae(va, pde & addr, used, rsvd, addr);
+  }
+
+  private ptePae(va: bigint, table: bigint, used: Used[], rsvd: bigint, addr: bigint): Walk {
+    const pteAddr = table | (((va >> 12n) & 0x1ffn) << 3n);
     const pte = this.readPhys(pteAddr, 8);
-    used.push({ pa: pteAddr, bytes: 8, value: pte });
+    used.push({ pa: pteAddr, bytes: 8, value: pte, level: 1 });
     if (!has(pte, 0)) return { kind: "not-present", level: 1, used };
     if (pte & rsvd) return { kind: "reserved", level: 1, used };
     return { kind: "ok", pa: (pte & addr) | (va & 0xfffn), pageSize: 4096, level: 1, used };
   }
 
   /** SDM 4.5: 4-level and 5-level paging. */
-  private walkIa32e(va: bigint, levels: 4 | 5): Walk {
-    const used: Used[] = [];
+  private walkIa32e(va: bigint, levels: 4 | 5, start?: WalkStart): Walk {
+    const used: Used[] = start ? start.used.slice() : [];
     const m = this.maxPhyAddr;
     const nxe = has(this.regs.efer, EFER.NXE);
     // Reserved in every IA-32e entry: 51:M, and 63 unless NXE (bits 62:52 are ignored).
     const rsvd = field(51, m) | (nxe ? 0n : bit(63));
     const addr = field(m - 1, 12);
-    let table = this.regs.cr3 & addr;
+    let table = start ? start.table : this.regs.cr3 & addr;
     // Linear-address bit where each level's 9-bit index starts.
     const indexShift = { 5: 48n, 4: 39n, 3: 30n, 2: 21n, 1: 12n } as const;
-    for (let level: number = levels; level >= 1; level--) {
+    for (let level: number = start ? start.level : levels; level >= 1; level--) {
       const ea = table | (((va >> indexShift[level as 1 | 2 | 3 | 4 | 5]) & 0x1ffn) << 3n);
       const e = this.readPhys(ea, 8);
-      used.push({ pa: ea, bytes: 8, value: e });
+      used.push({ pa: ea, bytes: 8, value: e, level });
       if (!has(e, 0)) return { kind: "not-present", level, used };
       const ps = has(e, 7);
       if (level >= 4) {
@@ -357,6 +409,6 @@ export class RefMachine {
   }
 }
 
-type Walk =
+export type Walk =
   | { kind: "ok"; pa: bigint; pageSize: number; level: number; used: Used[] }
   | { kind: "not-present" | "reserved"; level: number; used: Used[] };
