@@ -60,6 +60,13 @@ it("the inline path equals translate() over random tables, registers, PKRU, SMAP
           } else if (st.op === "invlpg") {
             a.invlpg(BigInt(st.va));
             b.invlpg(BigInt(st.va));
+          } else if (st.op === "invpcid") {
+            expect(a.invpcid(st.type, st.pcid, BigInt(st.va)), where).toEqual(b.invpcid(st.type, st.pcid, BigInt(st.va)));
+          } else if (st.op === "cr4xor") {
+            const cr4 = b.registers().cr4 ^ BigInt(st.mask);
+            expect(errorName(() => a.setRegisters({ cr4 })), where).toEqual(errorName(() => b.setRegisters({ cr4 })));
+          } else if (st.op === "cr3") {
+            expect(errorName(() => a.movCr3(BigInt(st.value))), where).toEqual(errorName(() => b.movCr3(BigInt(st.value))));
           } else {
             const va = BigInt(st.va);
             const bits = accesses[k++ % accesses.length]!;

@@ -3,10 +3,17 @@
 // all of RAM at the end, guard bytes outside RAM, or any exception that is not a typed misuse
 // error (a WebAssembly trap, an internal error). Cases are plain JSON (bigints as hex strings) so
 // that a failing fuzz case can be minimized and kept as a regression file.
+//
+// With a TLB or paging-structure caches (`machine` options in the case), nothing is flushed
+// behind the case's back: table writes stay unflushed until the case's own INVLPG, INVPCID or
+// register writes, and the Machine's answer must be one of those test/reference/stale.ts
+// permits (the fresh walk, or what cached state not yet invalidated gives). Its A/D writes must
+// then only set A or D bits in RAM (which entries get them depends on what was cached).
 
 import { Machine, type Access, type Registers } from "../../src/index.js";
 import { CORE } from "../../src/machine/machine.js";
 import { RefMachine, type RefResult } from "./walker.js";
+import { StaleModel } from "./stale.js";
 
 export type Hex = string;
 export type RegValues = Partial<Record<keyof Registers, Hex>>;
@@ -17,8 +24,14 @@ export type Step =
   | { op: "regs"; values: RegValues }
   /** access: bit 0 write, 1 user, 2 fetch, 3 ac, 4 probe. */
   | { op: "translate"; va: Hex; access: number }
-  /** INVLPG (the reference has no TLB: nothing to do there). */
-  | { op: "invlpg"; va: Hex };
+  /** INVLPG. */
+  | { op: "invlpg"; va: Hex }
+  /** INVPCID type (0-3), descriptor PCID and address. */
+  | { op: "invpcid"; type: number; pcid: number; va: Hex }
+  /** MOV to CR3 alone, through Machine.movCr3 (bit 63 is the no-flush hint with CR4.PCIDE). */
+  | { op: "cr3"; value: Hex }
+  /** setRegisters({ cr4: cr4 ^ mask }): a CR4 bit toggled (PGE, PCIDE), whatever CR4 holds. */
+  | { op: "cr4xor"; mask: Hex };
 
 export interface Case {
   ramBytes: number;
@@ -105,6 +118,44 @@ export const show = (v: unknown): string => JSON.stringify(v, big);
 export interface RunOptions {
   /** Compare memRefs (paging-structure reads): only meaningful without a TLB. */
   memRefs?: boolean;
+  /** Counts of what the run exercised, added to. */
+  coverage?: Coverage;
+}
+
+/** What a set of runs exercised (for coverage floors). */
+export interface Coverage {
+  /** Successful paged translations by page size (4096, 2 MiB, 4 MiB, 1 GiB). */
+  ok: Record<number, number>;
+  /** Answers that were permitted but differed from a fresh walk (a stale cached entry used). */
+  stale: number;
+  /** Page faults with RSVD set. */
+  rsvd: number;
+  /** #GP: non-canonical translations, refused register writes, refused INVPCIDs. */
+  gp: number;
+  /** INVLPG, INVPCID by type, CR3 writes with and without the no-flush bit. */
+  invlpg: number;
+  invpcid: number[];
+  cr3Flush: number;
+  cr3NoFlush: number;
+  /** Cases with at least one successful paged translation, of all cases. */
+  casesWithOk: number;
+  cases: number;
+}
+
+export function newCoverage(): Coverage {
+  return { ok: { 4096: 0, [2 << 20]: 0, [4 << 20]: 0, [1 << 30]: 0 }, stale: 0, rsvd: 0, gp: 0, invlpg: 0, invpcid: [0, 0, 0, 0], cr3Flush: 0, cr3NoFlush: 0, casesWithOk: 0, cases: 0 };
+}
+
+/** INVPCID's #GP conditions (SDM Vol. 2, INVPCID), as the reference sees them. */
+function invpcidGp(ref: RefMachine, type: number, pcid: number, va: bigint): boolean {
+  if (type > 3 || pcid > 0xfff) return true;
+  if (type <= 1 && pcid !== 0 && !((ref.regs.cr4 >> 17n) & 1n)) return true;
+  if (type === 0) {
+    const top = ref.mode() === "5-level" ? 56 : 47;
+    const upper = va >> BigInt(top);
+    if (upper !== 0n && upper !== (1n << BigInt(64 - top)) - 1n) return true;
+  }
+  return false;
 }
 
 /** Runs the case; returns the first mismatch, or null if the Machine agreed everywhere. */
@@ -114,12 +165,12 @@ export async function runCase(c: Case, opts: RunOptions = {}): Promise<Mismatch 
   const caches = c.machine ?? { tlb: false, pwc: false };
   const cached = caches.tlb !== false || caches.pwc !== false;
   const m = await Machine.create({ ramBytes: c.ramBytes, physAddrBits: c.physAddrBits, ...caches } as never);
-  // With caches, every table write and register write is followed by a flush of everything
-  // (INVPCID type 2), so that no stale entry is architecturally allowed and results must be exact.
-  const flushAll = (): void => {
-    if (cached) m.invpcid(2, 0, 0n);
-  };
+  const cov = opts.coverage;
+  if (cov) cov.cases++;
+  let sawOk = false;
   const ref = new RefMachine(c.ramBytes, c.physAddrBits);
+  const vas = c.steps.flatMap((st) => (st.op === "translate" ? [BigInt(st.va)] : []));
+  const stale = cached ? new StaleModel(ref, vas) : null;
   const mem = new Uint8Array(m[CORE].memory.buffer);
   const guards = guardRegions(m);
   // Fill the guarded regions with a pattern and keep a copy.
@@ -155,9 +206,10 @@ export async function runCase(c: Case, opts: RunOptions = {}): Promise<Mismatch 
       for (let i = 0; i < st.size; i++) bytes[i] = Number((v >> BigInt(8 * i)) & 0xffn);
       m.writePhysical(pa, bytes);
       ref.writePhys(pa, st.size, v);
-      flushAll();
-    } else if (st.op === "regs") {
-      const values = regsOf(st.values);
+    } else if (st.op === "regs" || st.op === "cr3" || st.op === "cr4xor") {
+      const values: Partial<Registers> =
+        st.op === "regs" ? regsOf(st.values) : st.op === "cr3" ? { cr3: BigInt(st.value) } : { cr4: ref.regs.cr4 ^ BigInt(st.mask) };
+      const before = { ...ref.regs };
       let expected: unknown, actual: unknown;
       try {
         expected = ref.setRegisters(values);
@@ -165,24 +217,78 @@ export async function runCase(c: Case, opts: RunOptions = {}): Promise<Mismatch 
         expected = { error: (e as Error).name };
       }
       try {
-        actual = m.setRegisters(values) ? "gp" : null;
+        actual = (st.op === "cr3" ? m.movCr3(values.cr3!) : m.setRegisters(values)) ? "gp" : null;
       } catch (e) {
         actual = e instanceof RangeError || e instanceof TypeError ? { error: e.name } : { trap: String(e) };
       }
-      if (!same(expected, actual)) return { step: s, what: "setRegisters", expected, actual };
-      flushAll();
+      if (!same(expected, actual)) return { step: s, what: st.op === "cr3" ? "movCr3" : "setRegisters", expected, actual };
+      if (cov && expected === "gp") cov.gp++;
+      if (expected === null) {
+        stale?.registersWritten(before, values.cr3);
+        if (cov && values.cr3 !== undefined) {
+          if ((ref.regs.cr4 >> 17n) & 1n && (values.cr3 >> 63n) & 1n) cov.cr3NoFlush++;
+          else cov.cr3Flush++;
+        }
+      }
       const want = ref.regs, got = m.registers();
       if (!same(want, got)) return { step: s, what: "registers after setRegisters", expected: want, actual: got };
     } else if (st.op === "invlpg") {
       m.invlpg(BigInt(st.va));
+      stale?.invlpg(BigInt(st.va));
+      if (cov) cov.invlpg++;
+    } else if (st.op === "invpcid") {
+      const va = BigInt(st.va);
+      const expected = invpcidGp(ref, st.type, st.pcid, va) ? "gp" : null;
+      let actual: unknown;
+      try {
+        actual = m.invpcid(st.type, st.pcid, va) ? "gp" : null;
+      } catch (e) {
+        actual = e instanceof RangeError || e instanceof TypeError ? { error: e.name } : { trap: String(e) };
+      }
+      if (!same(expected, actual)) return { step: s, what: "invpcid", expected, actual };
+      if (expected === null) stale?.invpcid(st.type, st.pcid, va);
+      if (cov) {
+        if (expected === "gp") cov.gp++;
+        else cov.invpcid[st.type]!++;
+      }
+    } else if (stale) {
+      const va = BigInt(st.va);
+      const access = accessOf(st.access);
+      const { fresh, all } = stale.permitted(va, access);
+      const norm = (r: RefResult): Record<string, unknown> => {
+        const o = expectedResult(r, false) as Record<string, unknown>;
+        delete o.entry;
+        return o;
+      };
+      const actual = actualResult(m, va, access, false) as Record<string, unknown>;
+      delete actual.entry;
+      const permitted = all.map(norm);
+      if (!permitted.some((p) => same(p, actual))) {
+        const uniq = [...new Set(permitted.map((p) => show(p)))].map((p) => JSON.parse(p) as unknown);
+        return { step: s, what: "translate (not a permitted result)", expected: uniq.length === 1 ? uniq[0] : uniq, actual };
+      }
+      if (cov) count(cov, actual, !same(norm(fresh), actual));
+      if (actual.pa !== undefined && ref.mode() !== "off") sawOk = true;
+      // A/D writes: only A and D bits set, and only in RAM.
+      const a = m.ram, b = ref.ram;
+      if (Buffer.compare(a, b) !== 0) {
+        for (let i = 0; i < a.length; i++) {
+          if (a[i] === b[i]) continue;
+          if ((a[i]! & ~0x60) !== (b[i]! & ~0x60) || (a[i]! & b[i]!) !== b[i]) {
+            return { step: s, what: `RAM byte at 0x${i.toString(16)} changed beyond A/D`, expected: b[i], actual: a[i] };
+          }
+          b[i] = a[i]!;
+        }
+      }
+      if (actual.fault === "page" && !access.probe) stale.pageFault(va);
     } else {
       const va = BigInt(st.va);
       const access = accessOf(st.access);
       const expected = expectedResult(ref.translate(va, access), withMemRefs) as Record<string, unknown>;
       const actual = actualResult(m, va, access, withMemRefs) as Record<string, unknown>;
-      // A TLB hit reads no entry, so it reports none.
-      if (cached && actual.pa !== undefined && actual.entry === undefined) delete expected.entry;
       if (!same(expected, actual)) return { step: s, what: "translate", expected, actual };
+      if (cov) count(cov, actual, false);
+      if (actual.pa !== undefined && ref.mode() !== "off") sawOk = true;
       for (const pa of ref.lastUsed) {
         for (let i = 0n; i < 8n; i++) {
           const p = pa + i;
@@ -193,6 +299,15 @@ export async function runCase(c: Case, opts: RunOptions = {}): Promise<Mismatch 
         }
       }
     }
+    stale?.observe();
   }
+  if (cov && sawOk) cov.casesWithOk++;
   return checkRam(c.steps.length) ?? checkGuards(c.steps.length);
+}
+
+function count(cov: Coverage, r: Record<string, unknown>, stale: boolean): void {
+  if (stale) cov.stale++;
+  if (r.fault === "gp") cov.gp++;
+  else if (r.fault === "page" && (r.errorCode as number) & 8) cov.rsvd++;
+  else if (typeof r.pageSize === "number" && (r.level as number) > 0) cov.ok[r.pageSize] = (cov.ok[r.pageSize] ?? 0) + 1;
 }

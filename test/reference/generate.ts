@@ -169,12 +169,52 @@ export function generateCase(rng: Rng, opts: GenOptions = {}): Case {
   };
 
   const n = opts.steps ?? 60;
+  const long = mode === "4-level" || mode === "5-level";
+  // With caches: invalidations of every kind, and addresses asked again after table writes so
+  // that stale entries get the chance to answer.
+  const asked: bigint[] = [];
+  const again = (): bigint => (asked.length && rng.chance(0.5) ? rng.pick(asked) : va());
   for (let k = 0; k < n; k++) {
     const r = rng.u32() / 4294967296;
-    if (opts.machine && r < 0.1) {
-      steps.push({ op: "invlpg", va: hex(va()) });
+    if (opts.machine && asked.length && r < 0.12) {
+      // A stale-entry probe: translate X, rewrite X's entry at one level in every table of the
+      // pool (one of them is the one X's walk uses), translate X again (a cached entry may
+      // answer), invalidate (or not), translate X once more.
+      const x = rng.pick(asked);
+      const level = 1 + rng.int(mode === "32-bit" || mode === "pae" ? 2 : mode === "5-level" ? 5 : 4);
+      const shift = mode === "32-bit" ? (level === 2 ? 22n : 12n) : BigInt(12 + 9 * (level - 1));
+      const index = Number((x >> shift) & BigInt(perTable - 1));
+      steps.push({ op: "translate", va: hex(x), access: access() });
+      for (const t of pool) steps.push(poke(t, index));
+      steps.push({ op: "translate", va: hex(x), access: access() });
+      const inv = rng.int(10);
+      if (inv === 0) steps.push({ op: "invlpg", va: hex(x) });
+      else if (inv <= 4) steps.push({ op: "invpcid", type: inv - 1, pcid: rng.chance(0.5) ? 0 : rng.int(4), va: hex(x) });
+      else if (inv === 5) steps.push({ op: "cr3", value: hex(rng.pick(pool) + (mode === "pae" ? BigInt(32 * rng.int(128)) : 0n) | (long && rng.chance(0.5) ? BigInt(rng.int(4)) : 0n) | (long && rng.chance(0.3) ? 1n << 63n : 0n)) });
+      else if (inv === 6) steps.push({ op: "cr4xor", mask: hex(rng.chance(0.8) ? 1n << 7n : 1n << 17n) }); // PGE (or PCIDE) toggle
+      else if (inv === 7) steps.push({ op: "regs", values: { cr3: hex(rng.pick(pool) + (mode === "pae" ? BigInt(32 * rng.int(128)) : 0n) | (long && rng.chance(0.3) ? 1n << 63n : 0n)) } });
+      else if (inv === 8) steps.push({ op: "regs", values: registerChange(rng, mode, pool, physAddrBits) });
+      steps.push({ op: "translate", va: hex(x), access: access() });
+    } else if (opts.machine && r < 0.17) {
+      steps.push({ op: "invlpg", va: hex(again()) });
+    } else if (opts.machine && r < 0.21) {
+      const type = rng.chance(0.03) ? 4 + rng.int(2) : rng.int(4);
+      const pcid = rng.chance(0.03) ? 0x1000 : rng.chance(0.5) ? 0 : rng.int(4);
+      steps.push({ op: "invpcid", type, pcid, va: hex(again()) });
+    } else if (opts.machine && r < 0.26) {
+      let cr3 = rng.pick(pool);
+      if (mode === "pae") cr3 += BigInt(32 * rng.int(128));
+      if (long && rng.chance(0.6)) cr3 |= BigInt(rng.int(4)); // a PCID
+      if (long && rng.chance(0.4)) cr3 |= 1n << 63n; // no flush (#GP without PCIDE)
+      steps.push({ op: "cr3", value: hex(cr3) });
+    } else if (opts.machine && r < 0.45) {
+      const v = again();
+      asked.push(v);
+      steps.push({ op: "translate", va: hex(v), access: access() });
     } else if (r < 0.75) {
-      steps.push({ op: "translate", va: hex(va()), access: access() });
+      const v = va();
+      asked.push(v);
+      steps.push({ op: "translate", va: hex(v), access: access() });
     } else if (r < 0.87) {
       const t = rng.pick(pool);
       const i = rng.chance(0.8) ? rng.pick(hot) : rng.int(perTable);
