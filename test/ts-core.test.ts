@@ -95,7 +95,7 @@ function apply(w: World, o: Op): string {
 /** Frame records of the machine (the Kernel's reference counts and free list). */
 const frameRecords = (k: Kernel) => {
   const c = k.machine[CORE];
-  return new Uint8Array(c.memory.buffer, c.blocks.frames!.offset, c.blocks.frames!.bytes);
+  return new Uint8Array(c.memory.buffer, c.blocks.extra!.offset, c.blocks.extra!.bytes);
 };
 
 const view = (a: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.length);

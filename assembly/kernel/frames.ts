@@ -1,5 +1,6 @@
-// The kernel's physical memory: one record per 4 KiB frame of guest RAM, in the Machine's
-// `frames` block, and the counters every kernel operation reports.
+// The kernel's physical memory: one record per 4 KiB frame of guest RAM, in linear memory the
+// Kernel asks its Machine for (Machine.create's extraBytes), and the counters every kernel
+// operation reports.
 //
 //   frame record (8 bytes, pfn * 8 from framesBase)
 //   +----------------------------+----------------------------+

@@ -1,12 +1,13 @@
 // The per-entry half of the Kernel: the frame allocator and the one range loop. The Kernel
 // (kernel.ts) decides what to do per system call; a KernelCore does the work per frame and
-// per page-table entry, in guest RAM and the Machine's `frames` block. Two implementations
+// per page-table entry, in guest RAM and the frame table. Two implementations
 // plug in behind this interface: WebAssembly (assembly/kernel/, the default) and plain
 // TypeScript over typed arrays (impl: "ts", the comparison baseline).
 //
 // Contract for an implementation (both must give identical tables, frame records and counts):
-// - Frame records: 8 bytes per 4 KiB frame at `frames` (see assembly/kernel/frames.ts for the
-//   layout). Free frames are a stack: the last frame freed is the next one allocated.
+// - Frame records: FRAME_RECORD_BYTES per 4 KiB frame in the Machine's `extra` block, which
+//   the Kernel asks for at Machine.create (see assembly/kernel/frames.ts for the layout).
+//   Free frames are a stack: the last frame freed is the next one allocated.
 // - An operation that allocates first calls countBegin/countCopy/countPopulate, then
 //   reserve(tables + frames) (all or nothing; each reserved frame is one allocation for fault
 //   injection), then runs; it takes frames only from the reservation, and release() returns
@@ -23,6 +24,10 @@ export const PTE_SW_SPECIAL = 1n << 10n;
 export const SRC_ANON = 0; // zero page for private reads, new zeroed frames on writes, COW breaks
 export const SRC_NEW = 1; //  a new zeroed frame for every empty entry
 export const SRC_PHYS = 2; // consecutive physical frames from `phys` (ioremap, direct map)
+
+/** Bytes of a frame record: the frame table is this much per 4 KiB frame of RAM, in the linear
+ * memory the Kernel asks its Machine for (Machine.create's extraBytes). */
+export const FRAME_RECORD_BYTES = 8;
 
 /** Frame record flags (info word; layout in assembly/kernel/frames.ts). */
 export const FI_FREE = 0x80000000; // on the free list
@@ -145,7 +150,7 @@ const s64 = (v: bigint) => BigInt.asIntN(64, v);
 /** The WebAssembly KernelCore of a Machine's core instance. */
 export function wasmCore(access: CoreAccess): KernelCore {
   const k = access.exports as unknown as KernelExports;
-  const framesBlock = access.blocks.frames!;
+  const framesBlock = access.blocks.extra!;
   const ram = new DataView(access.memory.buffer, access.ramOffset);
   let entryBytes = 8;
   return {

@@ -12,7 +12,7 @@ import {
   CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE, EFER_LME, EFER_NXE, EFER_SCE,
   PTE_A, PTE_D, PTE_G, PTE_P, PTE_RW,
 } from "../x86.js";
-import { FI_KERNEL, KS_COUNT, SRC_PHYS, wasmCore } from "./core.js";
+import { FI_KERNEL, FRAME_RECORD_BYTES, KS_COUNT, SRC_PHYS, wasmCore } from "./core.js";
 import { tsCore } from "./ts-core.js";
 import { DESIGNS, DESIGN_NAMES, type Design, type DesignName } from "./designs.js";
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from "./constants.js";
@@ -131,7 +131,9 @@ export class Kernel {
     checkInt("ramBytes", o.ramBytes, 8 * 1024 * 1024, Machine.MAX_RAM_BYTES);
     const impl = o.impl ?? "wasm";
     if (impl !== "wasm" && impl !== "ts") throw new RangeError(`impl must be "wasm" or "ts", got ${JSON.stringify(impl)}`);
-    const machine = await Machine.create({ ramBytes: o.ramBytes, physAddrBits: o.physAddrBits, wasm: o.wasm, tlb: o.tlb, pwc: o.pwc });
+    // The frame table lives in linear memory the Kernel asks its Machine for, below RAM.
+    const extraBytes = Math.ceil(o.ramBytes / 4096) * FRAME_RECORD_BYTES;
+    const machine = await Machine.create({ ramBytes: o.ramBytes, physAddrBits: o.physAddrBits, wasm: o.wasm, tlb: o.tlb, pwc: o.pwc, extraBytes });
     const pcid = checkBool("pcid", o.pcid);
     const design = DESIGNS[o.design];
     if (pcid && (design.hardware === "32-bit" || design.hardware === "pae" || design.perCpuPml4)) {

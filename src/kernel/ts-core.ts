@@ -24,7 +24,7 @@
 
 import type { CoreAccess } from "../machine/machine.js";
 import {
-  FI_FREE, FI_KERNEL, FI_LINK, FI_RES, FI_TABLE, KG_FOLDED, KG_KEEP, KG_LARGE, KS, KS_COUNT, PTE_SW_SPECIAL, SRC_ANON,
+  FI_FREE, FI_KERNEL, FRAME_RECORD_BYTES, FI_LINK, FI_RES, FI_TABLE, KG_FOLDED, KG_KEEP, KG_LARGE, KS, KS_COUNT, PTE_SW_SPECIAL, SRC_ANON,
   SRC_NEW, SRC_PHYS, type KernelCore,
 } from "./core.js";
 import { PTE_A as A, PTE_D as D, PTE_PS as PS, PTE_RW as RW, PTE_XD } from "../x86.js";
@@ -120,8 +120,8 @@ class TsCore implements KernelCore {
   constructor(access: CoreAccess) {
     this.#m = new Int32Array(access.memory.buffer);
     this.#ramWord = access.ramOffset >> 2;
-    this.#ramBytes = (access.blocks.frames!.bytes / 8) * PAGE; // one 8-byte record per frame
-    this.#fb = access.blocks.frames!.offset >> 2;
+    this.#ramBytes = (access.blocks.extra!.bytes / FRAME_RECORD_BYTES) * PAGE; // one record per frame
+    this.#fb = access.blocks.extra!.offset >> 2;
   }
 
   // ---- frames -------------------------------------------------------------------------------

@@ -24,6 +24,12 @@ export interface MachineOptions {
   tlb?: TlbConfig | false;
   /** Paging-structure caches (default: DEFAULT_PWC); false: none. */
   pwc?: PwcConfig | false;
+  /**
+   * Bytes of linear memory set aside below RAM for software running on the machine (default 0:
+   * a Machine carries nothing but the hardware). The Kernel asks for its frame table here, 8
+   * bytes per 4 KiB frame; the RAM limit is then MAX_RAM_BYTES less about these bytes.
+   */
+  extraBytes?: number;
 }
 
 export interface Registers {
@@ -205,9 +211,6 @@ export interface CoreAccess {
   contract: Contract;
 }
 
-/** Bytes of per-frame metadata the core keeps beside RAM (used by the Kernel's frame table). */
-export const FRAME_META_BYTES = 8;
-
 export class Machine {
   /** Largest guest RAM a Machine can have: 4 GiB of linear memory less the emulator's blocks. */
   static readonly MAX_RAM_BYTES = Machine.maxRam();
@@ -238,22 +241,20 @@ export class Machine {
   #lma = false;
   #batch: BatchBuffers | undefined;
 
-  /** Linear-memory blocks for a machine with ramBytes of RAM and cacheBytes of TLB/PWC. */
-  private static plan(ramBytes: number, cacheBytes: number): LayoutPlan {
+  /** Linear-memory blocks for a machine with cacheBytes of TLB/PWC and extraBytes for its software. */
+  private static plan(cacheBytes: number, extraBytes = 0): LayoutPlan {
     const plan = new LayoutPlan();
     plan.add("ctrl", 4096);
     plan.add("dump", DUMP_RECORD_BYTES * DUMP_RECORDS);
     plan.add("batch", BATCH * 17);
     plan.add("tlb", cacheBytes);
-    plan.add("frames", (ramBytes / PAGE) * FRAME_META_BYTES);
+    if (extraBytes) plan.add("extra", extraBytes);
     return plan;
   }
 
   /** Largest whole-page RAM whose blocks (default caches) and RAM fit in 4 GiB of linear memory. */
-  private static maxRam(cacheBytes = planCaches(undefined, undefined).bytes): number {
-    let r = Machine.plan(0, cacheBytes).maxRamBytes;
-    for (let i = 0; i < 4; i++) r = Math.floor((LINEAR_MEMORY_MAX - Machine.plan(r, cacheBytes).ramOffset) / PAGE) * PAGE;
-    return r;
+  private static maxRam(cacheBytes = planCaches(undefined, undefined).bytes, extraBytes = 0): number {
+    return Math.floor(Machine.plan(cacheBytes, extraBytes).maxRamBytes / PAGE) * PAGE;
   }
 
   private constructor(core: CoreExports, contract: Contract, memory: WebAssembly.Memory, plan: LayoutPlan, ramOffset: number, ramBytes: number, physAddrBits: number) {
@@ -280,13 +281,14 @@ export class Machine {
 
   /** A new machine with zeroed RAM and paging off (CR0 = 0x10, as after RESET). */
   static async create(options: MachineOptions): Promise<Machine> {
-    const o = checkOptions<MachineOptions>("Machine.create options", options, ["ramBytes", "physAddrBits", "wasm", "tlb", "pwc"]);
+    const o = checkOptions<MachineOptions>("Machine.create options", options, ["ramBytes", "physAddrBits", "wasm", "tlb", "pwc", "extraBytes"]);
     if (o.ramBytes === undefined) throw new TypeError("Machine.create: ramBytes is required");
     const caches = planCaches(o.tlb, o.pwc);
-    const ramBytes = checkInt("ramBytes", o.ramBytes, MIB, Machine.maxRam(caches.bytes));
+    const extraBytes = o.extraBytes === undefined ? 0 : checkInt("extraBytes", o.extraBytes, 0, LINEAR_MEMORY_MAX);
+    const ramBytes = checkInt("ramBytes", o.ramBytes, MIB, Machine.maxRam(caches.bytes, extraBytes));
     if (ramBytes % PAGE !== 0) throw new RangeError(`ramBytes must be a whole number of 4 KiB pages, got ${ramBytes}`);
     const physAddrBits = o.physAddrBits === undefined ? 46 : checkInt("physAddrBits", o.physAddrBits, 32, 52);
-    const plan = Machine.plan(ramBytes, caches.bytes);
+    const plan = Machine.plan(caches.bytes, extraBytes);
     const { exports, memory, ramOffset, contract } = await instantiateCore(plan, ramBytes, physAddrBits, o.wasm);
     const k = contract;
     if (k.ACC_WRITE !== ACCESS_WRITE || k.ACC_USER !== ACCESS_USER || k.ACC_FETCH !== ACCESS_FETCH || k.ACC_AC !== ACCESS_AC) {
