@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DESIGN_NAMES, type DesignName } from "../kernel/designs.js";
 import { Kernel } from "../kernel/kernel.js";
+import { PROT_WRITE } from "../kernel/constants.js";
 import type { Machine } from "../machine/machine.js";
 import { loadCapture } from "../tools/capture.js";
 import { PTDUMP_FORMATS, ptdump, type PtdumpFormat } from "../tools/ptdump.js";
@@ -34,7 +35,7 @@ async function processMachine(design: DesignName, trace: string | undefined, ram
   }
   const kernel = await Kernel.create({ design, ramBytes });
   const p = kernel.spawn();
-  for (const area of p.maps()) p.touch(area.start, area.end - area.start, (area.prot & 2) !== 0);
+  for (const area of p.maps()) p.touch(area.start, area.end - area.start, (area.prot & PROT_WRITE) !== 0);
   kernel.switchTo(p); // the context switch to p (CR3 = its pgd)
   return kernel.machine;
 }
