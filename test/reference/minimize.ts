@@ -75,6 +75,12 @@ function* simplifications(s: Step): Generator<Step> {
     }
   } else if (s.op === "translate") {
     for (let b = 0; b < 5; b++) if (s.access & (1 << b)) yield { ...s, access: s.access & ~(1 << b) };
+  } else if (s.op === "cr3") {
+    const v = BigInt(s.value);
+    for (let b = 0; b < 64; b++) if ((v >> BigInt(b)) & 1n) yield { ...s, value: "0x" + (v & ~(1n << BigInt(b))).toString(16) };
+  } else if (s.op === "invpcid") {
+    if (s.pcid !== 0) yield { ...s, pcid: 0 };
+    if (BigInt(s.va) !== 0n) yield { ...s, va: "0x0" };
   } else if (s.op === "poke") {
     const v = BigInt(s.value);
     for (let b = 0; b < s.size * 8; b++) {
