@@ -1,23 +1,24 @@
 // The per-entry half of the Kernel: the frame allocator and the one range loop. The Kernel
-// (kernel.ts) decides what to do per system call; a KernelCore does the work per frame and
-// per page-table entry, in guest RAM and the frame table. Two implementations
-// plug in behind this interface: WebAssembly (assembly/kernel/, the default) and plain
-// TypeScript over typed arrays (impl: "ts", the comparison baseline).
+// (kernel.ts and the operation files beside it) decides what to do per system call; a
+// KernelCore does the work per frame and per page-table entry, in guest RAM and the frame
+// table. Two implementations plug in behind this interface: WebAssembly (assembly/kernel/,
+// the default) and plain TypeScript over typed arrays (impl: "ts", the comparison baseline).
 //
 // Contract for an implementation (both must give identical tables, frame records and counts):
 // - Frame records: FRAME_RECORD_BYTES per 4 KiB frame in the Machine's `extra` block, which
 //   the Kernel asks for at Machine.create (see assembly/kernel/frames.ts for the layout).
 //   Free frames are a stack: the last frame freed is the next one allocated.
-// - An operation that allocates first calls countBegin/countCopy/countPopulate, then
-//   reserve(tables + frames) (all or nothing; each reserved frame is one allocation for fault
-//   injection), then runs; it takes frames only from the reservation, and release() returns
+// - An operation that allocates (always through reserve.ts) first calls countBegin and a count
+//   pass, then reserve(tables + frames) and reserveHuge (all or nothing; each reserved frame or
+//   run is one allocation for fault injection), then runs; it takes frames only from the reservation, and release() returns
 //   what is left in reverse order, so a failed reserve leaves the free list exactly as it was.
 // - Roots and tables are frame numbers (pfn); addresses are bigints (u64 in the core).
 // - Counters (KS_* below) are added to `stat` (Float64Array); the Kernel zeroes it per call.
 
 import type { CoreAccess } from "../machine/machine.js";
 
-/** Entry bit 10, one of the OS's (SDM: ignored): no struct page behind it (zero page, ioremap), so the core keeps no reference count for it. */
+/** Entry bit 10, one of the OS's (SDM: ignored): no struct page behind it (zero page,
+ * ioremap), so the core keeps no reference count for it. */
 export const PTE_SW_SPECIAL = 1n << 10n;
 
 /** Where a populate gets the frames of new leaves. */
