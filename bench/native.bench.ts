@@ -11,7 +11,8 @@
 //   TLB hit   256 hot pages, each in its own slot of a direct-mapped 4096-entry TLB, warmed
 //             first; random hot page + random offset, user reads, 0 misses. The default
 //             SKYLAKE_TLB row uses 64 consecutive pages (its first-level 4 KiB DTLB: 16 x 4).
-//   walk      uniformly random resident addresses, no TLB, no paging-structure caches.
+//   walk      uniformly random resident addresses, no TLB, no paging-structure caches; 4 and
+//             5 levels, and 32-bit paging (2 levels of 4-byte entries; C generic only).
 //   PDE cache random addresses in 32 MiB of heap (16 PDEs), TLB off, caches on and warm.
 //   fork/exit `large` of `wasm-mmu compare` (Kernel, x86_64-4level) vs C's W3 + W4.
 // Figures are medians of warm repetitions (WARM untimed passes first: V8 tiers WebAssembly
@@ -62,6 +63,8 @@ export interface NativeLine {
   ms?: number;
   ns?: number;
   cs?: string;
+  /** Checksum of the address stream itself. */
+  va?: string;
   faults?: number;
   tables?: number;
   readonly?: number;
@@ -113,15 +116,16 @@ export interface Pass {
   faults: number;
 }
 
-/** A Machine whose RAM holds the C program's page tables (`levels` 4 or 5), paging on. */
-export async function spaceMachine(levels: 4 | 5, options: Partial<MachineOptions>): Promise<Machine> {
+/** A Machine whose RAM holds the C program's page tables, paging on: `levels` 4 or 5, or 2
+ * for 32-bit paging. */
+export async function spaceMachine(levels: 2 | 4 | 5, options: Partial<MachineOptions>): Promise<Machine> {
   const m = await Machine.create({ ramBytes: ref.RAM_BYTES, ...options });
   const ram = new Int32Array(m.ram.buffer, m.ram.byteOffset, m.ram.byteLength / 4);
   const space = ref.buildSpace(ram, levels);
   const gp = m.setRegisters({
     cr0: CR0_ET | CR0_PE | CR0_PG | CR0_WP,
-    cr4: CR4_PAE | (levels === 5 ? CR4_LA57 : 0n),
-    efer: EFER_LME | EFER_NXE,
+    cr4: levels === 2 ? 0n : CR4_PAE | (levels === 5 ? CR4_LA57 : 0n),
+    efer: levels === 2 ? 0n : EFER_LME | EFER_NXE,
     cr3: BigInt(space.root),
   });
   if (gp) throw new Error(`setRegisters: ${gp.reason}`);
@@ -316,10 +320,10 @@ function repeat(b: Budget, per: number, pass: () => Pass): { ns: Stat; cs: strin
 }
 
 /** Figures of the C program's lines for workload w (warm reps only: the first `skip` dropped). */
-function cFigure(lines: NativeLine[], w: string, skip: number, field: "ns" | "ms"): { stat: Stat; cs: string } | undefined {
+function cFigure(lines: NativeLine[], w: string, skip: number, field: "ns" | "ms"): { stat: Stat; cs: string; va: string } | undefined {
   const l = lines.filter((x) => x.w === w && x.rep! >= skip);
   if (l.length === 0) return undefined;
-  return { stat: stat(l.map((x) => x[field]!)), cs: l[0]!.cs ?? "" };
+  return { stat: stat(l.map((x) => x[field]!)), cs: l[0]!.cs ?? "", va: l[0]!.va ?? "" };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -343,6 +347,8 @@ export interface NativeReport {
   rows: NativeRow[];
   gcc: string;
   budget: Budget;
+  /** false: gcc is missing (gcc then says why). */
+  withC: boolean;
   /** Lines on what was compared and what did not agree. */
   notes: string[];
 }
@@ -363,11 +369,10 @@ export async function nativeSuite(quick = false): Promise<NativeReport> {
   // C first, on an otherwise idle process (it takes a few seconds).
   const built = buildNative();
   const cSkip = 2; // cold repetitions the C figures drop
-  let c4: NativeLine[] = [], c4s: NativeLine[] = [], c5: NativeLine[] = [], c5s: NativeLine[] = [];
+  let c4: NativeLine[] = [], c4s: NativeLine[] = [], c5: NativeLine[] = [], c5s: NativeLine[] = [], c2: NativeLine[] = [];
   let gcc: string;
   if (typeof built === "string") {
     gcc = built;
-    notes.push(built);
   } else {
     gcc = `${built.gcc}, -O2`;
     try {
@@ -376,6 +381,7 @@ export async function nativeSuite(quick = false): Promise<NativeReport> {
       c4s = runNative(built.spec, 4, reps, n, "W2");
       c5 = runNative(built.generic, 5, reps, n, "W2");
       c5s = runNative(built.spec, 5, reps, n, "W2");
+      c2 = runNative(built.generic, 2, reps, n, "W2");
     } finally {
       built.dispose();
     }
@@ -383,14 +389,20 @@ export async function nativeSuite(quick = false): Promise<NativeReport> {
   const cW1 = cFigure(c4, "W1", cSkip, "ns");
   const cW2 = cFigure(c4, "W2", cSkip, "ns"), cW2s = cFigure(c4s, "W2", cSkip, "ns");
   const c5W2 = cFigure(c5, "W2", cSkip, "ns"), c5W2s = cFigure(c5s, "W2", cSkip, "ns");
+  const c2W2 = cFigure(c2, "W2", cSkip, "ns");
   const cW3 = c4.filter((x) => x.w === "W3" && x.rep! >= cSkip), cW4 = c4.filter((x) => x.w === "W4" && x.rep! >= cSkip);
   const cFork = cW3.length ? stat(cW3.map((x, i) => x.ms! + cW4[i]!.ms!)) : undefined;
 
   // Careful JavaScript, and the same streams for the product.
   const hit = ref.hitStream(4, n);
   const set = ref.setStream(4, n);
-  const walk4 = ref.walkStream(4, n), walk5 = ref.walkStream(5, n);
+  const walk4 = ref.walkStream(4, n), walk5 = ref.walkStream(5, n), walk2 = ref.walkStream(2, n);
   const pde = ref.pdeStream(4, n);
+  // The C program drew the same address streams (not only the same physical results).
+  agree("W1 stream", ref.streamChecksum(hit.va), cW1?.va);
+  for (const [what, va, c] of [["4-level", walk4, cW2], ["4-level -DSPEC", walk4, cW2s], ["5-level", walk5, c5W2], ["5-level -DSPEC", walk5, c5W2s], ["2-level", walk2, c2W2]] as const) {
+    agree(`W2 stream, ${what}`, ref.streamChecksum(va), c?.va);
+  }
   const jsRam = new Int32Array(ref.RAM_BYTES / 4);
   const root4 = ref.buildSpace(jsRam, 4).root;
   const tlb = ref.makeTlb();
@@ -418,6 +430,9 @@ export async function nativeSuite(quick = false): Promise<NativeReport> {
   jsRam.fill(0);
   const root5 = ref.buildSpace(jsRam, 5).root;
   const js5W2 = repeat(budget, n, () => pass(() => ref.runW2(jsRam, root5, 5, walk5, n)));
+  jsRam.fill(0);
+  const root2 = ref.buildSpace(jsRam, 2).root;
+  const js2W2 = repeat(budget, n, () => pass(() => ref.runW2(jsRam, root2, 2, walk2, n)));
 
   // The product: TLB hits on a direct-mapped 4096-entry TLB.
   {
@@ -468,7 +483,9 @@ export async function nativeSuite(quick = false): Promise<NativeReport> {
     m.destroy();
   }
   // Walks: no TLB, no paging-structure caches.
-  const walks: Array<[4 | 5, Uint32Array, typeof cW2, typeof cW2, typeof jsW2]> = [[4, walk4, cW2, cW2s, jsW2], [5, walk5, c5W2, c5W2s, js5W2]];
+  const walks: Array<[2 | 4 | 5, Uint32Array, typeof cW2, typeof cW2, typeof jsW2]> = [
+    [4, walk4, cW2, cW2s, jsW2], [5, walk5, c5W2, c5W2s, js5W2], [2, walk2, c2W2, undefined, js2W2],
+  ];
   let bare4PdeNs: Stat | undefined;
   for (const [levels, va, cg, cs, js] of walks) {
     const m = await spaceMachine(levels, { tlb: false, pwc: false });
@@ -478,7 +495,7 @@ export async function nativeSuite(quick = false): Promise<NativeReport> {
     const s = m.stats();
     const refs = `${(s.walkMemRefs / s.walks).toFixed(2)} memrefs/walk`;
     const same = agree(`${levels}-level walk`, w.cs, cg?.cs, js.cs);
-    rows.push({ path: `walk ${levels}-level, no TLB/PWC, batched`, unit: "ns", product: w.ns, c: cg?.stat, js: js.ns, target: "≤ 1.3× C", same, note: refs });
+    rows.push({ path: levels === 2 ? "walk 2-level (32-bit paging), no TLB/PWC, batched" : `walk ${levels}-level, no TLB/PWC, batched`, unit: "ns", product: w.ns, c: cg?.stat, js: js.ns, target: "≤ 1.3× C", same, note: refs });
     if (cs) rows.push({ path: `  same, vs C unrolled (-DSPEC)`, unit: "ns", product: w.ns, c: cs.stat, target: "stretch ≤ 1.3× C", same: agree(`${levels}-level walk, -DSPEC`, w.cs, cs.cs), note: "" });
     if (levels === 4) {
       const full = repeat(budget, n, () => batchPass(pb, pde, n));
@@ -538,7 +555,7 @@ export async function nativeSuite(quick = false): Promise<NativeReport> {
     : `CHECKSUM MISMATCH: ${bad.map(([w, a, b]) => `${w} ${a} vs ${b}`).join("; ")}`);
   const load = Math.max(loadAtStart, loadavg()[0]!);
   if (load >= 0.5) notes.push(`load average ${load.toFixed(2)} (1 min) during the run: issue 10 takes figures only below 0.5`);
-  return { rows, gcc, budget, notes };
+  return { rows, gcc, withC: typeof built !== "string", budget, notes };
 }
 
 const cell = (s: Stat | undefined, unit: string) =>
@@ -556,7 +573,8 @@ function markdown(header: string[], rows: string[][]): string {
 export function printNativeReport(r: NativeReport): void {
   const { warm, reps, n } = r.budget;
   console.log(
-    `same run: product vs native C (${r.gcc}) and careful JavaScript, 4-level unless said; ` +
+    (r.withC ? `same run: product vs native C (${r.gcc}) and careful JavaScript` : `same run: product vs careful JavaScript only (${r.gcc})`) +
+    ", 4-level unless said; " +
     `median (min–max) of ${reps} warm repetitions after ${warm} warm-ups, ${n} addresses each`,
   );
   const header = ["path", "product", "C", "×C", "careful JS", "×JS", "target", "same result", "note"];

@@ -12,6 +12,8 @@
  *   heap 512 MiB at 0x1000000         P|W|U|XD
  *   mmap 496 MiB at top - 1 GiB       P|W|U|XD
  *   stack  8 MiB at top - 8 MiB       P|W|U|XD      (top = 2^(12 + 9 * levels - 1))
+ * With LEVELS = 2 it is 32-bit paging instead (4-byte entries, 1024 per table, no XD, CR4.PSE
+ * = 0 so PS is ignored; top = 3 GiB; 257 tables), for W2 only.
  * Frames come from a bump allocator from 1 MiB up, in page order: each page's missing tables
  * first, then its data frame. A bits start clear.
  *
@@ -25,7 +27,7 @@
  *       reference count goes up by one.
  *   W4  exit: the child's tree torn down: leaf references dropped, its tables freed.
  *
- * Usage: mmu LEVELS(3..5) REPS N WORKLOADS(e.g. W1,W2,W3)   (W3 also runs W4)
+ * Usage: mmu LEVELS(2..5) REPS N WORKLOADS(e.g. W1,W2,W3)   (W3 also runs W4; 2: W2 only)
  * Prints one JSON line per repetition; rep 0 is cold. Checksums: "lo:frames", the u32 sums
  * of the physical addresses' low words and of their frame numbers.
  */
@@ -87,7 +89,7 @@ static inline uint32_t next_random(void) { rng ^= rng << 13; rng ^= rng >> 17; r
 
 /* Virtual address of resident page k (0 .. PAGES-1), in region order. */
 static uint64_t page_va(uint32_t k) {
-  uint64_t top = 1ULL << (12 + 9 * levels - 1);
+  uint64_t top = levels == 2 ? 0xc0000000ULL : 1ULL << (12 + 9 * levels - 1);
   if (k < TEXT_PAGES) return 0x400000ULL + ((uint64_t)k << 12);
   k -= TEXT_PAGES;
   if (k < HEAP_PAGES) return 0x1000000ULL + ((uint64_t)k << 12);
@@ -113,6 +115,42 @@ static void build(void) {
     uint64_t flags = k < TEXT_PAGES ? PTE_P | PTE_US : PTE_P | PTE_RW | PTE_US | PTE_XD;
     *entry_at(table, (va >> 12) & 511) = frame_alloc() | flags;
   }
+}
+
+/* 32-bit paging: the same pages, frames in the same order, 4-byte entries. */
+static uint32_t build32(void) {
+  uint32_t tables = 1;
+  root = frame_alloc();
+  memset(ram + root, 0, 4096);
+  for (uint32_t k = 0; k < PAGES; k++) {
+    uint32_t va = (uint32_t)page_va(k);
+    uint32_t *pde = (uint32_t *)(ram + root) + (va >> 22);
+    if (!(*pde & PTE_P)) {
+      uint64_t t = frame_alloc();
+      memset(ram + t, 0, 4096);
+      *pde = (uint32_t)t | PTE_P | PTE_RW | PTE_US;
+      tables++;
+    }
+    uint32_t flags = k < TEXT_PAGES ? PTE_P | PTE_US : PTE_P | PTE_RW | PTE_US;
+    ((uint32_t *)(ram + (*pde & 0xfffff000u)))[(va >> 12) & 1023] = (uint32_t)frame_alloc() | flags;
+  }
+  return tables;
+}
+/* The 32-bit walk for a user read: PDE, PTE; same rules as walk_levels (no XD, no PS). */
+static inline __attribute__((always_inline)) uint64_t walk32(uint32_t va) {
+  uint32_t *p = (uint32_t *)(ram + root) + (va >> 22);
+  uint32_t e = *p;
+  if (!(e & PTE_P)) return FAULT;
+  if (!(e & PTE_A)) *p = e |= PTE_A;
+  uint32_t rights = e, table = e & 0xfffff000u;
+  if (table >= RAM_BYTES) return FAULT;
+  p = (uint32_t *)(ram + table) + ((va >> 12) & 1023);
+  e = *p;
+  if (!(e & PTE_P)) return FAULT;
+  if (!(e & PTE_A)) *p = e |= PTE_A;
+  rights &= e;
+  if (!(rights & PTE_US)) return FAULT;
+  return (uint64_t)((e & 0xfffff000u) | (va & 0xfff));
 }
 
 /* One level of the walk: returns the entry (A set in memory if it was clear). */
@@ -180,6 +218,11 @@ static inline __attribute__((always_inline)) sums_t walk_all(const uint64_t *va,
   return s;
 }
 static __attribute__((noinline)) sums_t run_w2(const uint64_t *va, uint32_t n) {
+  if (levels == 2) {
+    sums_t s = {0, 0, 0};
+    for (uint32_t i = 0; i < n; i++) { uint64_t r = walk32((uint32_t)va[i]); ADD(s, r); }
+    return s;
+  }
 #ifdef SPEC
   switch (levels) { case 3: return walk_all(va, n, 3); case 4: return walk_all(va, n, 4); default: return walk_all(va, n, 5); }
 #else
@@ -235,27 +278,39 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+/* Checksum of the stream itself (u32 sums of the addresses' low and high words), so that a
+ * different virtual layout cannot hide behind equal physical addresses. */
+static uint32_t va_lo, va_hi;
+static void sum_stream(const uint64_t *va, uint32_t n) {
+  va_lo = va_hi = 0;
+  for (uint32_t i = 0; i < n; i++) { va_lo += (uint32_t)va[i]; va_hi += (uint32_t)(va[i] >> 32); }
+}
+
 static void print_sums(const char *w, int rep, double ms, uint32_t n, sums_t s) {
-  printf("{\"impl\":\"%s\",\"levels\":%d,\"w\":\"%s\",\"rep\":%d,\"ms\":%.4f,\"ns\":%.4f,\"cs\":\"%08x:%08x\",\"faults\":%u}\n",
-         IMPL, levels, w, rep, ms, ms * 1e6 / n, s.lo, s.frames, s.faults);
+  printf("{\"impl\":\"%s\",\"levels\":%d,\"w\":\"%s\",\"rep\":%d,\"ms\":%.4f,\"ns\":%.4f,\"cs\":\"%08x:%08x\",\"faults\":%u,\"va\":\"%08x:%08x\"}\n",
+         IMPL, levels, w, rep, ms, ms * 1e6 / n, s.lo, s.frames, s.faults, va_lo, va_hi);
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) { fprintf(stderr, "usage: %s LEVELS(3..5) REPS N W1,W2,W3\n", argv[0]); return 1; }
+  if (argc != 5) { fprintf(stderr, "usage: %s LEVELS(2..5) REPS N W1,W2,W3\n", argv[0]); return 1; }
   levels = atoi(argv[1]);
   int reps = atoi(argv[2]);
   uint32_t n = (uint32_t)strtoul(argv[3], 0, 10);
   const char *which = argv[4];
-  if (levels < 3 || levels > 5 || reps < 1 || n < 1) { fprintf(stderr, "bad arguments\n"); return 1; }
+  if (levels < 2 || levels > 5 || reps < 1 || n < 1) { fprintf(stderr, "bad arguments\n"); return 1; }
+  if (levels == 2 && strcmp(which, "W2")) { fprintf(stderr, "32-bit paging (LEVELS 2): W2 only\n"); return 1; }
   ram = calloc(RAM_BYTES, 1);
   refs = calloc(RAM_BYTES >> 12, 4);
   freed = calloc(RAM_BYTES >> 12, 4);
   uint64_t *va = malloc((size_t)n * 8);
   if (!ram || !refs || !freed || !va) { fprintf(stderr, "out of memory\n"); return 1; }
   bump = FIRST_FRAME;
-  build();
   uint32_t tables = 0, ro = 0;
-  count_tree(root, levels, &tables, &ro);
+  if (levels == 2) tables = build32();
+  else {
+    build();
+    count_tree(root, levels, &tables, &ro);
+  }
   printf("{\"impl\":\"%s\",\"levels\":%d,\"ev\":\"build\",\"tables\":%u,\"root\":%llu,\"frames\":%u}\n",
          IMPL, levels, tables, (unsigned long long)root, bump);
 
@@ -271,6 +326,7 @@ int main(int argc, char **argv) {
       hot[h++] = p;
     }
     for (uint32_t i = 0; i < n; i++) { uint32_t r = next_random(); va[i] = hot[r >> 24] + (r & 0xfff); }
+    sum_stream(va, n);
     for (int rep = 0; rep < reps; rep++) {
       double t0 = now_ms(); sums_t s = run_w1(va, n); double t1 = now_ms();
       print_sums("W1", rep, t1 - t0, n, s);
@@ -279,6 +335,7 @@ int main(int argc, char **argv) {
   if (strstr(which, "W2")) {
     rng = SEED_WALK;
     for (uint32_t i = 0; i < n; i++) { uint32_t r = next_random(); va[i] = page_va(r >> 14) + (r & 0xfff); }
+    sum_stream(va, n);
     for (int rep = 0; rep < reps; rep++) {
       double t0 = now_ms(); sums_t s = run_w2(va, n); double t1 = now_ms();
       print_sums("W2", rep, t1 - t0, n, s);

@@ -16,6 +16,7 @@ export declare function walk(ram: Int32Array, root: number, levels: number, vaLo
 export declare function makeTlb(): Int32Array;
 export declare function fillTlb(tlb: Int32Array, ram: Int32Array, root: number, levels: number, hot: readonly number[]): void;
 export declare function checksum(lo: number, frames: number): string;
+export declare function streamChecksum(va: Uint32Array): string;
 export interface RunResult { cs: string; faults: number }
 export declare function runW1(tlb: Int32Array, ram: Int32Array, root: number, levels: number, va: Uint32Array, n: number): RunResult;
 export declare function runW2(ram: Int32Array, root: number, levels: number, va: Uint32Array, n: number): RunResult;

@@ -6,7 +6,8 @@
 // "Careful" means what an emulator author would write by hand for speed: RAM and the TLB as
 // Int32Arrays, addresses as (low, high) u32 word pairs, no BigInt, no objects per access.
 //
-// Usage: node bench/native/mmu.mjs LEVELS REPS N W1,W2   (JSON lines like the C program's)
+// Usage: node bench/native/mmu.mjs LEVELS REPS N W1,W2   (JSON lines like the C program's;
+// LEVELS 2 is 32-bit paging, as in mmu.c)
 
 /** Guest RAM of every side: 1 GiB resident, its tables, and room for a forked copy. */
 export const RAM_BYTES = 2 ** 30 + 8 * 2 ** 20;
@@ -33,7 +34,7 @@ export function random(seed) {
 
 /** Virtual page number of resident page k (0 .. PAGES-1) with `levels` levels (mmu.c page_va). */
 export function pageVpn(k, levels) {
-  const top = 2 ** (9 * levels - 1); // top of the user half, in pages
+  const top = levels === 2 ? 0xc0000 : 2 ** (9 * levels - 1); // top of user space, in pages
   if (k < TEXT_PAGES) return 0x400 + k;
   k -= TEXT_PAGES;
   if (k < HEAP_PAGES) return 0x1000 + k;
@@ -64,6 +65,19 @@ export function buildSpace(ram, levels) {
   };
   const root = frame();
   let tables = 1;
+  if (levels === 2) {
+    // 32-bit paging: 4-byte entries, 1024 per table, no XD (mmu.c build32).
+    for (let k = 0; k < PAGES; k++) {
+      const vpn = pageVpn(k, 2);
+      const w = (root >>> 2) + (vpn >>> 10);
+      if (!(ram[w] & PTE_P)) {
+        ram[w] = frame() | PTE_P | PTE_RW | PTE_US;
+        tables++;
+      }
+      ram[((ram[w] & ~0xfff) >>> 2) + (vpn & 1023)] = frame() | PTE_P | PTE_US | (k < TEXT_PAGES ? 0 : PTE_RW);
+    }
+    return { root, tables, frames: bump };
+  }
   for (let k = 0; k < PAGES; k++) {
     const vpn = pageVpn(k, levels);
     const vpnLo = vpn >>> 0, vpnHi = Math.floor(vpn / TWO32);
@@ -144,6 +158,7 @@ let walkRights = 0;
  * AND R/W and U/S, OR XD; PS ends it at levels 2 and 3. Returns the physical address or -1.
  */
 export function walk(ram, root, levels, vaLo, vaHi) {
+  if (levels === 2) return walk32(ram, root, vaLo);
   const vpnLo = ((vaLo >>> 12) | (vaHi << 20)) >>> 0, vpnHi = vaHi >>> 12;
   let table = root, rights = PTE_RW | PTE_US, xd = 0;
   for (let l = levels; l >= 1; l--) {
@@ -164,6 +179,25 @@ export function walk(ram, root, levels, vaLo, vaHi) {
     if (hi & 0xfffff || table >= RAM_BYTES) return -1; // a table beyond RAM
   }
   return -1;
+}
+
+/** 32-bit paging's walk for a user read (mmu.c walk32): PDE, PTE, the same rules, no XD or PS. */
+function walk32(ram, root, va) {
+  let w = (root >>> 2) + (va >>> 22);
+  let e = ram[w];
+  if (!(e & PTE_P)) return -1;
+  if (!(e & PTE_A)) ram[w] = e |= PTE_A;
+  let rights = e;
+  const table = (e & ~0xfff) >>> 0;
+  if (table >= RAM_BYTES) return -1;
+  w = (table >>> 2) + ((va >>> 12) & 1023);
+  e = ram[w];
+  if (!(e & PTE_P)) return -1;
+  if (!(e & PTE_A)) ram[w] = e |= PTE_A;
+  rights &= e;
+  if (!(rights & PTE_US)) return -1;
+  walkRights = (rights >> 1) & 3;
+  return ((e & ~0xfff) >>> 0) + (va & 0xfff);
 }
 
 /** A direct-mapped TLB of TLB_SLOTS entries, 4 words each: VPN low, VPN high (-1: empty),
@@ -194,6 +228,16 @@ export function fillTlb(tlb, ram, root, levels, hot) {
 /** Checksums of a run: u32 sums of the physical addresses' low words and of their frames. */
 export function checksum(lo, frames) {
   return `${(lo >>> 0).toString(16).padStart(8, "0")}:${(frames >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+/** Checksum of a stream itself (u32 sums of the low and high words), as mmu.c prints it ("va"). */
+export function streamChecksum(va) {
+  let lo = 0, hi = 0;
+  for (let i = 0; i < va.length; i += 2) {
+    lo = (lo + va[i]) >>> 0;
+    hi = (hi + va[i + 1]) >>> 0;
+  }
+  return checksum(lo, hi);
 }
 
 /** W1, the careful-JavaScript TLB hit: N user reads of `va` pairs. */
@@ -231,31 +275,31 @@ export function runW2(ram, root, levels, va, n) {
 function main(argv) {
   const [levels, reps, n] = argv.slice(0, 3).map(Number);
   const which = argv[3] ?? "W1,W2";
-  if (!(levels >= 3 && levels <= 5 && reps >= 1 && n >= 1)) {
-    console.error("usage: node bench/native/mmu.mjs LEVELS(3..5) REPS N W1,W2");
+  if (!(levels >= 2 && levels <= 5 && reps >= 1 && n >= 1)) {
+    console.error("usage: node bench/native/mmu.mjs LEVELS(2..5) REPS N W1,W2");
     process.exit(1);
   }
   const ram = new Int32Array(RAM_BYTES / 4);
   const { root, tables, frames } = buildSpace(ram, levels);
   const line = (o) => console.log(JSON.stringify({ impl: "JS", levels, ...o }));
   line({ ev: "build", tables, root, frames });
-  const time = (w, f) => {
+  const time = (w, va, f) => {
     for (let rep = 0; rep < reps; rep++) {
       const t0 = performance.now();
       const r = f();
       const ms = performance.now() - t0;
-      line({ w, rep, ms: +ms.toFixed(4), ns: +((ms * 1e6) / n).toFixed(4), ...r });
+      line({ w, rep, ms: +ms.toFixed(4), ns: +((ms * 1e6) / n).toFixed(4), ...r, va: streamChecksum(va) });
     }
   };
   if (which.includes("W1")) {
     const { hot, va } = hitStream(levels, n);
     const tlb = makeTlb();
     fillTlb(tlb, ram, root, levels, hot);
-    time("W1", () => runW1(tlb, ram, root, levels, va, n));
+    time("W1", va, () => runW1(tlb, ram, root, levels, va, n));
   }
   if (which.includes("W2")) {
     const va = walkStream(levels, n);
-    time("W2", () => runW2(ram, root, levels, va, n));
+    time("W2", va, () => runW2(ram, root, levels, va, n));
   }
 }
 
