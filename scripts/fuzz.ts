@@ -19,6 +19,10 @@ const opts = new Command()
   .opts();
 
 const seconds = Number(opts.seconds);
+if (!(seconds > 0)) {
+  console.error(`fuzz: --seconds must be a positive number, got ${JSON.stringify(opts.seconds)}: a run of no case proves nothing`);
+  process.exit(1);
+}
 const machine = opts.tlb ? {} : undefined;
 const coverage = newCoverage();
 const runOpts = { coverage };
@@ -46,4 +50,6 @@ for (; Date.now() - t0 < seconds * 1000; seed++) {
 const s = (Date.now() - t0) / 1000;
 console.log(`fuzz: ${cases} cases, ${steps} steps, seeds ${Number(opts.seed)}..${seed - 1}, ${s.toFixed(1)} s, ${found.size} kinds of mismatch`);
 console.log(`coverage: ${show(coverage)}`);
-process.exitCode = found.size ? 1 : 0;
+// A run that tried nothing proves nothing: it fails.
+if (cases === 0) console.error("fuzz: ran no case");
+process.exitCode = found.size || cases === 0 ? 1 : 0;
