@@ -44,6 +44,29 @@ describe("barChart", () => {
     expect(Number(panel.attrs["data-ymax"])).toBeGreaterThanOrEqual(3.25);
   });
 
+  it("draws a 95% error bar where an interval is given, on the value's scale", () => {
+    const values = [[0.8, 1, 1.2], [0.5, 1, 3.25]];
+    const intervals: ([number, number] | null)[][] = [[[0.7, 0.9], null, [1.1, 1.3]], [[0.45, 0.55], null, [3, 3.6]]];
+    const svg = barChart(spec(values, { panels: [{ title: "t", values, intervals }] }));
+    const els = parseSvg(svg);
+    const errorBars = els.filter((e) => e.attrs.class === "error-bar");
+    expect(errorBars.map((e) => `${e.attrs["data-group"]}/${e.attrs["data-series"]} ${e.attrs["data-low"]}-${e.attrs["data-high"]}`)).toEqual([
+      "lmbench/i386-2level 0.7-0.9", "lmbench/x86_64-5level 1.1-1.3", "large/i386-2level 0.45-0.55", "large/x86_64-5level 3-3.6",
+    ]);
+    // The axis makes room for the highest interval, and the bar's value sits inside its interval.
+    const panel = els.find((e) => e.attrs.class === "panel")!;
+    expect(Number(panel.attrs["data-ymax"])).toBeGreaterThanOrEqual(3.6);
+    const b = bars(svg);
+    const i = els.indexOf(errorBars[3]!);
+    const [whisker] = els.slice(i + 1).filter((e) => e.name === "line");
+    const bar = b[5]!;
+    const top = Number(bar.attrs.y);
+    expect(Number(whisker!.attrs.y1)).toBeGreaterThan(top); // low end below the bar's top
+    expect(Number(whisker!.attrs.y2)).toBeLessThan(top); // high end above it
+    expect(() => barChart(spec(values, { panels: [{ title: "t", values, intervals: [[null]] }] }))).toThrow(/intervals/);
+    expect(() => barChart(spec(values, { panels: [{ title: "t", values, intervals: [[[2, 1], null, null], [null, null, null]] }] }))).toThrow(/interval 2,1/);
+  });
+
   it("labels every bar with its value, every group, and every series in the legend", () => {
     const svg = barChart(spec([[0.8, 1, 1.2], [0.5, 1, 12.5]]));
     const texts = parseSvg(svg).filter((e) => e.name === "text").map((e) => e.text);

@@ -1,4 +1,5 @@
-// `wasm-mmu compare --quick` end to end, as a user runs it: the built CLI in a child process.
+// `wasm-mmu compare --quick` end to end, as a user runs it: the built CLI in a child process
+// (and each timing round in a child process of its own).
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -26,18 +27,29 @@ describe("wasm-mmu compare", () => {
     const { stdout, stderr } = await run(process.execPath, [
       cli, "compare", "--quick", "--designs", "i386-2level,x86_64-5level", "--baseline", "ts", "--json", json, "--svg", svg,
     ]);
-    expect(stderr).toBe(""); // no progress bar when stderr is not a terminal
+    // No bar when stderr is not a terminal: one line per finished row instead.
+    const lines = stderr.split("\n").filter(Boolean);
+    expect(lines).toHaveLength(3 * 5 * 2);
+    lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^compare ${i + 1}/30: \\w+ \\S+( \\(ts\\))?: fork\\+exit [\\d.]+ µs \\[[\\d.]+–[\\d.]+\\], ×4L [×≈][\\d.]+`)));
     expect(stdout).toMatch(/machine: .* x \d+ cores, Node v\d+/);
+    expect(stdout).toContain("the median of 3 rounds (each a fresh process");
     for (const w of ["lmbench", "large", "sparse", "huge", "touch"]) expect(stdout).toContain(w);
     expect(stdout).toMatch(/x86_64-4level .*×1\.00/); // the reference is always run
+    expect(stdout).toMatch(/i386-2level +│ [\d.]+ \[[\d.]+–[\d.]+\] +│ [×≈][\d.]+ \[[\d.]+–[\d.]+\]/);
 
     const report = JSON.parse(await readFile(json, "utf8")) as Report;
     expect(report.reference).toBe("x86_64-4level");
     expect(report.quick).toBe(true);
     expect(report.results).toHaveLength(3 * 5 * 2);
+    expect(report.rounds).toBe(3);
+    expect(report.intervals).toMatch(/bootstrap/);
     for (const r of report.results) {
       expect(r.forkExitNs.median).toBeGreaterThan(0);
-      expect(r.forkExitNs.samples.length).toBeGreaterThanOrEqual(3);
+      expect(r.forkExitNs.rounds).toHaveLength(3);
+      expect(r.forkExitNs.samples.length).toBeGreaterThanOrEqual(3 * 3);
+      const [lo, hi] = r.forkExitNs.interval!;
+      expect(lo).toBeLessThanOrEqual(r.forkExitNs.median);
+      expect(hi).toBeGreaterThanOrEqual(r.forkExitNs.median);
       expect(r.counts.tablePagesAllocated).toBe(r.counts.tablePagesFreed); // exit frees what fork built
       expect(r.counts.entriesCopied).toBeGreaterThan(0);
       expect(r.counts.walkMemRefs).toBeGreaterThan(0);
@@ -61,7 +73,12 @@ describe("wasm-mmu compare", () => {
 
     const bars = parseSvg(await readFile(svg, "utf8")).filter((e) => e.attrs.class === "bar");
     expect(bars).toHaveLength(4 * 5 * 3); // panels x workloads x designs
-    expect(bars.filter((b) => b.attrs["data-series"] === "x86_64-4level").every((b) => b.attrs["data-value"] === "1")).toBe(true);
+    const reference = bars.filter((b) => b.attrs["data-series"] === "x86_64-4level");
+    expect(reference).toHaveLength(4 * 5);
+    expect(reference.every((b) => b.attrs["data-value"] === "1")).toBe(true);
+    // Error bars on the time panel: every design but the reference, every workload.
+    const errorBars = parseSvg(await readFile(svg, "utf8")).filter((e) => e.attrs.class === "error-bar");
+    expect(errorBars.map((e) => e.attrs["data-series"]).sort()).toEqual([...Array(5).fill("i386-2level"), ...Array(5).fill("x86_64-5level")]);
   });
 
   it("refuses a bad option value, naming it, before doing any work", async () => {

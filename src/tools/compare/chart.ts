@@ -7,6 +7,8 @@ export interface ChartPanel {
   title: string;
   /** values[group][series]; null draws "n/a" where the bar would be. */
   values: ReadonlyArray<ReadonlyArray<number | null>>;
+  /** An error bar [low, high] per value (same shape as values; null: none). */
+  intervals?: ReadonlyArray<ReadonlyArray<readonly [number, number] | null>>;
 }
 
 export interface ChartSpec {
@@ -74,6 +76,18 @@ export function barChart(spec: ChartSpec): string {
         if (v !== null && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`barChart: panel ${JSON.stringify(p.title)} has value ${v}`);
       }
     }
+    if (p.intervals) {
+      if (p.intervals.length !== groups.length || p.intervals.some((row) => row.length !== series.length)) {
+        throw new RangeError(`barChart: panel ${JSON.stringify(p.title)} must have ${groups.length} x ${series.length} intervals`);
+      }
+      for (const row of p.intervals) {
+        for (const iv of row) {
+          if (iv !== null && !(Number.isFinite(iv[0]) && Number.isFinite(iv[1]) && 0 <= iv[0] && iv[0] <= iv[1])) {
+            throw new RangeError(`barChart: panel ${JSON.stringify(p.title)} has interval ${String(iv)}`);
+          }
+        }
+      }
+    }
   }
 
   const groupW = series.length * (BAR + BAR_GAP) - BAR_GAP;
@@ -99,6 +113,7 @@ export function barChart(spec: ChartSpec): string {
     const base = plotTop + PLOT_H;
     let max = spec.reference?.value ?? 0;
     for (const row of panel.values) for (const v of row) if (v !== null && v > max) max = v;
+    for (const row of panel.intervals ?? []) for (const iv of row) if (iv !== null && iv[1] > max) max = iv[1];
     if (max === 0) max = 1;
     const step = tickStep(max);
     const yMax = Math.ceil(max / step - 1e-9) * step;
@@ -131,7 +146,21 @@ export function barChart(spec: ChartSpec): string {
             `data-group="${escapeXml(group)}" data-series="${escapeXml(name)}" data-value="${v}">` +
             `<title>${escapeXml(`${name}, ${group}: ${formatRatio(v)}`)}</title></rect>`,
         );
-        out.push(`<text transform="translate(${n(x + BAR / 2 + 3.5)},${n(base - h - 4)}) rotate(-90)" font-size="10" fill="#222222">${formatRatio(v)}</text>`);
+        const iv = panel.intervals?.[gi]![si] ?? null;
+        let labelTop = base - h;
+        if (iv) {
+          // The 95% interval: a vertical line with caps, centred on the bar.
+          const [y0, y1] = [y(iv[0]), y(iv[1])];
+          const c = x + BAR / 2;
+          out.push(
+            `<g class="error-bar" data-group="${escapeXml(group)}" data-series="${escapeXml(name)}" data-low="${iv[0]}" data-high="${iv[1]}" stroke="#222222" stroke-width="1">` +
+              `<line x1="${n(c)}" y1="${n(y0)}" x2="${n(c)}" y2="${n(y1)}"/>` +
+              `<line x1="${n(c - 4)}" y1="${n(y0)}" x2="${n(c + 4)}" y2="${n(y0)}"/>` +
+              `<line x1="${n(c - 4)}" y1="${n(y1)}" x2="${n(c + 4)}" y2="${n(y1)}"/></g>`,
+          );
+          labelTop = Math.min(labelTop, y1);
+        }
+        out.push(`<text transform="translate(${n(x + BAR / 2 + 3.5)},${n(labelTop - 4)}) rotate(-90)" font-size="10" fill="#222222">${formatRatio(v)}</text>`);
       });
       out.push(`<text x="${n(gx + groupW / 2)}" y="${n(base + 18)}" text-anchor="middle" font-size="12" font-weight="bold">${escapeXml(group)}</text>`);
     });

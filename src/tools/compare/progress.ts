@@ -1,5 +1,6 @@
-// A progress bar on stderr for runs longer than a second; nothing when stderr is not a terminal
-// (logs, CI, pipes), so the table on stdout and any redirected output stay clean.
+// Progress on stderr: on a terminal, a bar for runs longer than a second; elsewhere (logs, CI,
+// pipes) one line per finished row instead, so a long run shows it is alive and what it has
+// found, and the table on stdout stays clean.
 import cliProgress from "cli-progress";
 
 export interface ProgressOptions {
@@ -41,6 +42,11 @@ export class Progress {
   tick(): void {
     this.#done++;
     this.#bar?.update(this.#done);
+  }
+
+  /** A row is finished: its line goes to the stream when no bar can be drawn there. */
+  done(line: string): void {
+    if (this.#stream.isTTY !== true) this.#stream.write(line + "\n");
   }
 
   stop(): void {

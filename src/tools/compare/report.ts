@@ -23,8 +23,13 @@ export interface Result {
   design: Design;
   workload: Workload;
   impl: Impl;
-  /** Median and every sample, in ns per iteration; a sample timed `batch` iterations together. */
-  forkExitNs: { median: number; samples: number[]; batch: number };
+  /**
+   * ns per iteration. `rounds`: one figure per round (a fresh process: the median of its
+   * samples); `median`: the median of the rounds; `interval`: its 95% interval (stats.ts; null
+   * with one round); `samples`: every sample of every round, a sample timing `batch`
+   * iterations together (the batch of the first round).
+   */
+  forkExitNs: { median: number; interval: [number, number] | null; rounds: number[]; samples: number[]; batch: number };
   counts: Counts;
 }
 
@@ -35,6 +40,9 @@ export interface Report {
   quick: boolean;
   /** "wall": elapsed time; "cpu": this process's user + system CPU time. */
   clock: "wall" | "cpu";
+  /** Timing rounds per row, each in a fresh process, and how the intervals are computed. */
+  rounds: number;
+  intervals: string;
   reference: Design;
   results: Result[];
 }
@@ -45,8 +53,13 @@ export function packageVersion(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-export function makeReport(machine: MachineInfo, date: Date, run: { quick: boolean; clock: "wall" | "cpu" }, results: Result[]): Report {
-  return { version: packageVersion(), date: date.toISOString(), machine, quick: run.quick, clock: run.clock, reference: REFERENCE_DESIGN, results };
+export function makeReport(
+  machine: MachineInfo, date: Date, run: { quick: boolean; clock: "wall" | "cpu"; rounds: number; intervals: string }, results: Result[],
+): Report {
+  return {
+    version: packageVersion(), date: date.toISOString(), machine, quick: run.quick, clock: run.clock,
+    rounds: run.rounds, intervals: run.intervals, reference: REFERENCE_DESIGN, results,
+  };
 }
 
 export async function writeReport(file: string, report: Report): Promise<void> {

@@ -1,11 +1,11 @@
-// One design x workload x implementation: the workload built in a fresh Kernel, fork+exit timed
-// with tinybench (median of many iterations after a warm-up, so V8 and the WebAssembly tiers
+// One design x workload x implementation in one round: the workload built in a fresh Kernel,
+// fork+exit timed with tinybench (samples after a warm-up, so V8 and the WebAssembly tiers
 // have settled), and the exact counts of one iteration from the kernel and of a post-fork
-// access pass from the machine.
+// access pass from the machine. A round runs in a process of its own (round.ts).
 import { Bench } from "tinybench";
 import { Kernel, type Process } from "../../kernel/index.js";
 import type { Design, Impl, Workload } from "./options.js";
-import { median, type Counts, type Result } from "./report.js";
+import type { Counts } from "./report.js";
 import { WORKLOAD_SPECS, type Prepared } from "./workloads.js";
 
 export type Clock = "wall" | "cpu";
@@ -23,11 +23,11 @@ export function cpuNow(): number {
   return (u.user + u.system) / 1000;
 }
 
-/** Timing budget: quick runs are for CI and tests, not for figures. */
+/** Timing budget of one row in one round: quick runs are for CI and tests, not for figures. */
 function benchOptions(quick: boolean, clock: Clock) {
   return {
-    iterations: quick ? 3 : 30,
-    time: quick ? 0 : 600,
+    iterations: quick ? 3 : 10,
+    time: quick ? 0 : 150,
     warmupIterations: quick ? 1 : 10,
     warmupTime: quick ? 0 : 100,
     retainSamples: true,
@@ -72,7 +72,7 @@ export interface Row {
   work: Prepared;
   /** Iterations per sample. */
   batch: number;
-  /** ns per iteration, over every round so far. */
+  /** ns per iteration. */
   samples: number[];
 }
 
@@ -86,13 +86,9 @@ export async function prepareRow(design: Design, workload: Workload, impl: Impl,
   return { design, workload, impl, kernel, work, batch: batchSize(() => work.iteration()), samples: [] };
 }
 
-/**
- * Times one round of a row (1/rounds of the run's budget). Rows of a workload are timed in
- * interleaved rounds, so a burst of load from elsewhere on the machine falls on all of them.
- */
-export async function sampleRow(row: Row, options: RunOptions & { rounds: number }): Promise<void> {
-  const o = benchOptions(options.quick, options.clock);
-  const bench = new Bench({ ...o, time: o.time / options.rounds, iterations: Math.ceil(o.iterations / options.rounds) });
+/** Times a row: its samples for this round. */
+export async function sampleRow(row: Row, options: Pick<RunOptions, "quick" | "clock">): Promise<void> {
+  const bench = new Bench(benchOptions(options.quick, options.clock));
   const { work, batch } = row;
   bench.add(`${row.workload} ${row.design} ${row.impl}`, () => {
     for (let i = 0; i < batch; i++) work.iteration();
@@ -104,8 +100,8 @@ export async function sampleRow(row: Row, options: RunOptions & { rounds: number
   for (const ms of r.latency.samples ?? []) row.samples.push(Math.round((ms * 1e6) / batch));
 }
 
-/** The row's result: median of its samples, exact counts of one iteration, the walk passes. */
-export async function finishRow(row: Row, options: RunOptions): Promise<Result> {
+/** The row's exact counts: one iteration, and the walk passes. */
+export async function countRow(row: Row, options: RunOptions): Promise<Counts> {
   const { design, workload, impl, kernel, work } = row;
   kernel.resetStats();
   work.iteration();
@@ -119,7 +115,7 @@ export async function finishRow(row: Row, options: RunOptions): Promise<Result> 
     const wb = spec.prepare(bare, options.quick);
     walks = { walkMemRefs: walkPass(bare, wb.parent, wb.resident), walkMemRefsPwc };
   }
-  const counts: Counts = {
+  return {
     tablePagesAllocated: s.tablePagesAllocated,
     tablePagesFreed: s.tablePagesFreed,
     entriesVisited: s.entriesVisited,
@@ -129,5 +125,4 @@ export async function finishRow(row: Row, options: RunOptions): Promise<Result> 
     walkMemRefs: walks.walkMemRefs,
     walkMemRefsPwc: walks.walkMemRefsPwc,
   };
-  return { design, workload, impl, forkExitNs: { median: median(row.samples), samples: row.samples, batch: row.batch }, counts };
 }
