@@ -45,10 +45,12 @@ export const ALLOW_KINDS: u32 = 8;
   const userAddr = (rights & RIGHT_U) != 0;
   const writable = (rights & RIGHT_W) != 0;
   let denied = false;
+  // XD forbids execution only while EFER.NXE = 1: a cached XD stops counting when NXE is cleared.
+  const xd = nxe && (rights & RIGHT_XD) != 0;
   if (user) {
-    denied = !userAddr || (write && !writable) || (fetch && (rights & RIGHT_XD) != 0);
+    denied = !userAddr || (write && !writable) || (fetch && xd);
   } else if (fetch) {
-    denied = (userAddr && smep) || (rights & RIGHT_XD) != 0;
+    denied = (userAddr && smep) || xd;
   } else {
     denied = (userAddr && smap && !(access & ACC_AC)) || (write && wp && !writable);
   }

@@ -79,7 +79,8 @@ function writeResult(): void {
     const size = eSize(rHitEntry);
     rShift = size == 0 ? 12 : size == 1 ? <u32>largeShift : 30;
     rLevel = size + 1;
-    rRights = eRights(rHitEntry) | (eGlobal(rHitEntry) ? RIGHT_G : 0);
+    // Rights under the current registers: a cached XD means nothing once NXE is cleared.
+    rRights = (eRights(rHitEntry) & (nxe ? 7 : ~RIGHT_XD)) | (eGlobal(rHitEntry) ? RIGHT_G : 0);
     rLeaf = 0;
     rMemRefs = 0;
   }
